@@ -1,0 +1,131 @@
+"""`run(cfg)`: validate, seed, dispatch the task, write the run-dir contract, draw figures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
+
+from semcom_exp.cache import ArtifactCache
+from semcom_exp.config_check import check_config
+from semcom_exp.errors import ConfigError, SemcomError
+from semcom_exp.results import save_figure, write_results
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    """What a pipeline gets besides its config: where to write and the artifact cache."""
+
+    run_dir: Path
+    cache: ArtifactCache
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutput:
+    """What a pipeline returns: tidy rows for results.csv and flat scalars for results.json."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def _run_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def _apply_debug(cfg: DictConfig) -> DictConfig:
+    """With `debug=...` selected, merge the experiment's own `debug_overrides` (tiny sizes)."""
+    if cfg.get("debug_mode") and cfg.get("debug_overrides"):
+        overrides = OmegaConf.to_container(cfg.debug_overrides, resolve=False)
+        for key, value in overrides.items():
+            OmegaConf.update(cfg, key, value, merge=True, force_add=True)
+    return cfg
+
+
+def _quiet_libraries() -> None:
+    """Keep the run log readable: known, harmless library warnings off."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+
+
+def _seed(seed: int) -> None:
+    """Seed python, numpy and torch; always, 0 included."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    from semcom_exp.channels import set_seed
+
+    set_seed(seed)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Run one job: the selected task (an experiment pipeline, collect or data_summary)."""
+    start = time.perf_counter()
+    _quiet_libraries()
+    cfg = _apply_debug(cfg)
+    check_config(cfg)
+    _seed(int(cfg.seed))
+    threads = cfg.get("torch_threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    run_dir = _run_dir()
+    cache = ArtifactCache(cfg.paths.cache_dir, force=bool(cfg.get("force", False)))
+    ctx = RunContext(run_dir=run_dir, cache=cache)
+
+    task = cfg.get("task", "run")
+    if task == "run":
+        target, name = cfg.get("pipeline"), cfg.get("experiment_name")
+    else:
+        target, name = f"semcom_exp.tasks.{task}.run", task
+    if not target:
+        raise ConfigError("pipeline", "the selected experiment names no pipeline")
+    try:
+        pipeline = get_method(target)
+    except Exception:
+        raise ConfigError("task" if task != "run" else "pipeline", f"unknown task or pipeline {target!r}") from None
+
+    output: RunOutput = pipeline(cfg, ctx)
+    summary = {"experiment": name, **output.summary, "wall_seconds": time.perf_counter() - start}
+    write_results(run_dir, output.rows, summary)
+    figures = cfg.get("figures") if task == "run" else None
+    for fig_target in figures or []:
+        fn = get_method(fig_target)
+        for fig_name, fig in fn(run_dir, cfg).items():
+            save_figure(fig, run_dir, fig_name)
+    log.info("results: %s  figures: %s", run_dir / "results.csv", run_dir / "figures")
+    metric = cfg.get("optimized_metric")
+    return float(summary[metric]) if metric and summary.get(metric) is not None else None
+
+
+def run_or_exit(cfg: DictConfig) -> float | None:
+    """`run`, but a user error prints one clear line and exits with status 2 (no traceback)."""
+    try:
+        return run(cfg)
+    except SemcomError as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Tasks besides experiment pipelines: `task=collect`, `task=data_summary`."""

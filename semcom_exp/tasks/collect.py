@@ -1,0 +1,62 @@
+"""`task=collect sweep_dir=DIR`: merge a multirun's results.csv files into one table."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from omegaconf import DictConfig
+
+from semcom_exp.errors import ConfigError
+from semcom_exp.results import atomic_write_text
+from semcom_exp.runner import RunContext, RunOutput
+
+log = logging.getLogger(__name__)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """`['a.b=1', '+c=x', '~d']` -> {'a.b': '1', 'c': 'x'} (deletions are skipped)."""
+    out = {}
+    for item in overrides:
+        if "=" not in item or item.startswith("~"):
+            continue
+        key, value = item.split("=", 1)
+        out[key.lstrip("+")] = value
+    return out
+
+
+def collect_sweep(sweep_dir: Path) -> pd.DataFrame:
+    """One frame with every job's rows, plus the job's overrides and job number as columns."""
+    frames = []
+    for csv in sorted(sweep_dir.glob("**/results.csv")):
+        job_dir = csv.parent
+        if job_dir == sweep_dir:
+            continue
+        overrides_file = job_dir / ".hydra" / "overrides.yaml"
+        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+        frame = pd.read_csv(csv)
+        for key, value in parse_overrides(overrides or []).items():
+            column = key if key not in frame.columns else f"override.{key}"
+            frame[column] = value
+        frame["job"] = str(job_dir.relative_to(sweep_dir))
+        frames.append(frame)
+    if not frames:
+        raise ConfigError("sweep_dir", f"no */results.csv under {sweep_dir}; point it at a multirun dir")
+    return pd.concat(frames, ignore_index=True)
+
+
+def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
+    if not cfg.get("sweep_dir"):
+        raise ConfigError("sweep_dir", "task=collect needs sweep_dir=PATH (a multirun output dir)")
+    sweep_dir = Path(cfg.sweep_dir).expanduser().resolve()
+    if not sweep_dir.is_dir():
+        raise ConfigError("sweep_dir", f"{sweep_dir} is not a directory")
+    table = collect_sweep(sweep_dir)
+    atomic_write_text(sweep_dir / "collected.csv", table.to_csv(index=False))
+    log.info("merged %d rows from %d jobs into %s", len(table), table["job"].nunique(), sweep_dir / "collected.csv")
+    return RunOutput(
+        rows=table.to_dict("records"),
+        summary={"num_jobs": int(table["job"].nunique()), "num_rows": len(table), "sweep_dir": str(sweep_dir)},
+    )

@@ -1,0 +1,79 @@
+"""The runner end to end: every experiment smoke-runs with debug=default; same seed, same
+results; --help / --cfg work; a multirun through the submitit local launcher; task=collect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import read_json, run_cli
+from .test_configs import EXPERIMENTS
+
+TIMING_KEYS = ("wall_seconds", "edge_s", "local_s", "seconds", "_s_")
+
+
+def _without_timings(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not any(t in k for t in TIMING_KEYS) and k != "sweep_dir"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_smoke_runs(tmp_path: Path, experiment: str):
+    proc = run_cli(f"experiment={experiment}", "debug=default", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "run"
+    summary = read_json(run / "results.json")
+    assert summary["experiment"] == experiment and summary["wall_seconds"] > 0
+    assert len(pd.read_csv(run / "results.csv")) > 0
+    pngs = list((run / "figures").glob("*.png"))
+    assert pngs and all(p.with_suffix(".pdf").exists() for p in pngs)
+    assert (run / ".hydra" / "config.yaml").exists()
+
+
+def test_same_seed_gives_identical_results(tmp_path: Path):
+    outs = []
+    for i in range(2):
+        proc = run_cli("experiment=channels_sanity", "debug=default", "seed=0", tmp=tmp_path / str(i))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs.append(_without_timings(read_json(tmp_path / str(i) / "run" / "results.json")))
+    assert outs[0] == outs[1]
+    other = run_cli("experiment=channels_sanity", "debug=default", "seed=1", tmp=tmp_path / "s1")
+    assert other.returncode == 0
+    assert _without_timings(read_json(tmp_path / "s1" / "run" / "results.json")) != outs[0]
+
+
+def test_help_and_cfg(tmp_path: Path):
+    proc = run_cli("--help", tmp=tmp_path)
+    assert proc.returncode == 0 and "experiment" in proc.stdout and "Config groups" in proc.stdout
+    proc = run_cli("--cfg", "job", "seed=7", tmp=tmp_path)
+    assert proc.returncode == 0 and "seed: 7" in proc.stdout
+
+
+def test_multirun_submitit_local_and_collect(tmp_path: Path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=local",
+        "experiment=channels_sanity",
+        "debug=default",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+        tmp=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sweep / "0" / "results.csv").exists() and (sweep / "1" / "results.csv").exists()
+    proc = run_cli("task=collect", f"sweep_dir={sweep}", tmp=tmp_path / "collect")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    merged = pd.read_csv(tmp_path / "collect" / "run" / "results.csv")
+    assert set(merged["seed"].astype(int)) == {0, 1}
+    assert len(merged) == len(pd.read_csv(sweep / "0" / "results.csv")) * 2
+    assert json.loads((tmp_path / "collect" / "run" / "results.json").read_text())["num_jobs"] == 2
+
+
+def test_collect_without_sweep_dir_is_a_clear_error(tmp_path: Path):
+    proc = run_cli("task=collect", f"sweep_dir={tmp_path / 'missing'}", tmp=tmp_path)
+    assert proc.returncode == 2 and "sweep_dir" in proc.stderr and "Traceback" not in proc.stderr

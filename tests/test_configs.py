@@ -1,0 +1,79 @@
+"""Every experiment config composes; bad overrides fail fast, name the key, write no cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from semcom_exp.config_check import check_config
+from semcom_exp.errors import ConfigError
+
+from .conftest import REPO, run_cli
+
+CONF = REPO / "conf"
+EXPERIMENTS = sorted(
+    str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml")
+)
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_there_are_experiments():
+    assert "channels_sanity" in EXPERIMENTS
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("debug", [False, True])
+def test_every_experiment_composes(experiment, debug):
+    overrides = [f"experiment={experiment}"] + (["debug=default"] if debug else [])
+    cfg = compose_cfg(*overrides)
+    assert cfg.pipeline and cfg.experiment_name
+    assert OmegaConf.select(cfg, "figures") is not None
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve
+    from semcom_exp.runner import _apply_debug
+
+    check_config(_apply_debug(cfg))
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["channel.snr_db=abc"], "channel.snr_db"),
+        (["channel.snr_db=[]"], "channel.snr_db"),
+        (["+m.batch_size=-4"], "m.batch_size"),
+        (["seed=x"], "seed"),
+    ],
+)
+def test_check_config_names_the_key(overrides, key):
+    cfg = compose_cfg(*overrides)
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert err.value.key == key and key in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("channel.snr_db=abc", "channel.snr_db"),
+        ("experiment=no_such_experiment", "no_such_experiment"),
+        ("+model.batch_size=-3", "model.batch_size"),
+    ],
+)
+def test_bad_override_exits_nonzero_and_writes_no_cache(tmp_path: Path, override, needle):
+    proc = run_cli(override, tmp=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    cache = tmp_path / "cache"
+    assert not cache.exists() or not any(cache.iterdir())
