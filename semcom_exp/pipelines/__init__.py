@@ -1,0 +1,1 @@
+"""Multi-stage experiments: each `run(cfg, ctx) -> RunOutput` composes cached stages."""
