@@ -1,0 +1,1 @@
+"""Modality <-> text: semantic encoders/decoders, layout rasters and bit accounting."""
