@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from semcom_exp.data.common import SyntheticConfig, int_at_least
 from semcom_exp.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ VEHICLE_TYPES = ("car", "bus", "van", "others")
 
 
 @dataclass(frozen=True)
-class SyntheticTrafficConfig:
+class SyntheticTrafficConfig(SyntheticConfig):
     """Generator settings (``data.synthetic`` in the config)."""
 
     num_scenarios: int = 3
@@ -59,32 +60,13 @@ class SyntheticTrafficConfig:
     brightness_jitter: float = 0.01  # global illumination drift (innovation of an AR(1))
     jpeg_quality: int = 95
 
-    @classmethod
-    def from_mapping(
-        cls, cfg: Mapping[str, Any] | None, key: str = "data.synthetic"
-    ) -> SyntheticTrafficConfig:
-        """Build from a (possibly partial) mapping; unknown or bad keys raise ConfigError."""
-        cfg = dict(cfg or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known keys: {sorted(names)}")
-        out = cls(**{k: v for k, v in cfg.items() if v is not None})
-        out.validate(key)
-        return out
-
     def validate(self, key: str = "data.synthetic") -> None:
-        def positive_int(name: str, minimum: int = 1) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise ConfigError(f"{key}.{name}", f"expected an integer >= {minimum}, got {v!r}")
-
-        positive_int("num_scenarios")
-        positive_int("frames_per_scenario")
-        positive_int("width", 16)
-        positive_int("height", 16)
-        positive_int("sim_steps_per_frame")
-        positive_int("warmup_steps", 0)
+        int_at_least(f"{key}.num_scenarios", self.num_scenarios, 1)
+        int_at_least(f"{key}.frames_per_scenario", self.frames_per_scenario, 1)
+        int_at_least(f"{key}.width", self.width, 16)
+        int_at_least(f"{key}.height", self.height, 16)
+        int_at_least(f"{key}.sim_steps_per_frame", self.sim_steps_per_frame, 1)
+        int_at_least(f"{key}.warmup_steps", self.warmup_steps, 0)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"{key}.seed", f"expected an integer, got {self.seed!r}")
         if not 0 < self.spawn_rate <= 1:
@@ -103,9 +85,6 @@ class SyntheticTrafficConfig:
             )
         if sum(self.type_probs.values()) <= 0:
             raise ConfigError(f"{key}.type_probs", "the weights sum to zero")
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # --------------------------------------------------------------------------------------------

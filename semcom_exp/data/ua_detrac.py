@@ -32,6 +32,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from semcom_exp.data.common import (
+    Malformed,
+    OnError,
+    ReportsSkips,
+    cached_synthetic,
+    check_choice,
+    finite_float,
+    int_at_least,
+    locate_root,
+    root_or_synthetic,
+    xml_root,
+)
 from semcom_exp.errors import ConfigError, DataError
 from semcom_exp.semantics.box_text import DEFAULT_GRID, NormBox, encode_boxes
 
@@ -118,10 +130,6 @@ class _ParsedXML:
     frames: dict[int, list[Box]] = field(default_factory=dict)
 
 
-class _Malformed(Exception):
-    """Internal: an XML is structurally wrong; re-raised as DataError naming the file."""
-
-
 # ------------------------------------------------------------------------------------------
 # Finding the data set
 
@@ -148,30 +156,18 @@ def _subsets_at(top: Path) -> dict[str, tuple[Path | None, Path | None]]:
     return out
 
 
+def _is_top(path: Path) -> bool:
+    return bool(_subsets_at(path))
+
+
+def _is_part(name: str) -> bool:
+    """One of the top folder's sub-folders (annotation folders may carry a suffix)."""
+    return any(name.startswith(n) for pair in SUBSETS.values() for n in pair)
+
+
 def find_root(root: str | Path) -> Path:
     """The UA-DETRAC top folder, given it, its parent, or one of its sub-folders."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"data.root={root} does not exist or is not a folder; {LAYOUT_HELP}")
-    root = root.resolve()
-    if _subsets_at(root):
-        return root
-    known = {n for pair in SUBSETS.values() for n in pair}
-    if any(root.name == n or root.name.startswith(n) for n in known) and _subsets_at(root.parent):
-        return root.parent
-    try:
-        children = sorted(p for p in root.iterdir() if p.is_dir())
-    except OSError as exc:
-        raise DataError(f"cannot list data.root={root}: {exc}") from None
-    tops = [c for c in children if _subsets_at(c)]
-    if len(tops) == 1:
-        return tops[0]
-    if len(tops) > 1:
-        raise DataError(
-            f"data.root={root} holds several UA-DETRAC copies ({', '.join(t.name for t in tops)}); "
-            "point data.root at one of them"
-        )
-    raise DataError(f"no UA-DETRAC data under data.root={root}; {LAYOUT_HELP}")
+    return locate_root(root, _is_top, what="UA-DETRAC", layout_help=LAYOUT_HELP, parts=_is_part)
 
 
 # ------------------------------------------------------------------------------------------
@@ -181,14 +177,8 @@ def find_root(root: str | Path) -> Path:
 def _float_attr(el: ET.Element, name: str, where: str) -> float:
     raw = el.get(name)
     if raw is None:
-        raise _Malformed(f"{where}: <{el.tag}> lacks attribute '{name}'")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _Malformed(f"{where}: <{el.tag} {name}={raw!r}> is not a number") from None
-    if not math.isfinite(value):
-        raise _Malformed(f"{where}: <{el.tag} {name}={raw!r}> is not finite")
-    return value
+        raise Malformed(f"{where}: <{el.tag}> lacks attribute '{name}'")
+    return finite_float(raw, f"{where}: <{el.tag} {name}={raw!r}>")
 
 
 def _ltwh(el: ET.Element, where: str) -> tuple[float, float, float, float]:
@@ -198,14 +188,7 @@ def _ltwh(el: ET.Element, where: str) -> tuple[float, float, float, float]:
 def parse_annotation_xml(path: Path, type_map: Mapping[str, str] | None = None) -> _ParsedXML:
     """Read one sequence XML; raises DataError naming the file on any structural problem."""
     try:
-        try:
-            root = ET.parse(path).getroot()
-        except ET.ParseError as exc:
-            raise _Malformed(f"not well-formed XML ({exc})") from None
-        except OSError as exc:
-            raise _Malformed(f"cannot read ({exc.strerror or exc})") from None
-        if root.tag != "sequence":
-            raise _Malformed(f"root element is <{root.tag}>, expected <sequence>")
+        root = xml_root(path, "sequence")
         attr = root.find("sequence_attribute")
         camera = attr.get("camera_state") if attr is not None else None
         weather = None
@@ -223,9 +206,9 @@ def parse_annotation_xml(path: Path, type_map: Mapping[str, str] | None = None) 
             except ValueError:
                 num = None
             if num is None or num < 1:
-                raise _Malformed(f"<frame num={raw!r}>: expected a positive integer")
+                raise Malformed(f"<frame num={raw!r}>: expected a positive integer")
             if num in parsed.frames:
-                raise _Malformed(f"frame {num} appears twice")
+                raise Malformed(f"frame {num} appears twice")
             where = f"frame {num}"
             boxes = []
             for tl in fr.findall("target_list"):
@@ -234,29 +217,29 @@ def parse_annotation_xml(path: Path, type_map: Mapping[str, str] | None = None) 
                     try:
                         tid = int(tid_raw)
                     except ValueError:
-                        raise _Malformed(
+                        raise Malformed(
                             f"{where}: <target id={tid_raw!r}> is not an integer"
                         ) from None
                     twhere = f"{where} target {tid}"
                     box_el, attr_el = tg.find("box"), tg.find("attribute")
                     if box_el is None:
-                        raise _Malformed(f"{twhere}: no <box>")
+                        raise Malformed(f"{twhere}: no <box>")
                     if attr_el is None or not attr_el.get("vehicle_type"):
-                        raise _Malformed(f"{twhere}: no <attribute vehicle_type=...>")
+                        raise Malformed(f"{twhere}: no <attribute vehicle_type=...>")
                     vtype = attr_el.get("vehicle_type", "").strip()
                     if type_map:
                         vtype = type_map.get(vtype, vtype)
                     if not vtype or re.search(r"[\s;]", vtype):
-                        raise _Malformed(f"{twhere}: vehicle_type {vtype!r} must be one word")
+                        raise Malformed(f"{twhere}: vehicle_type {vtype!r} must be one word")
                     left, top, w, h = _ltwh(box_el, twhere)
                     if w <= 0 or h <= 0:
-                        raise _Malformed(
+                        raise Malformed(
                             f"{twhere}: box width/height must be positive, got {w}, {h}"
                         )
                     boxes.append(Box(left, top, w, h, vtype, tid))
             parsed.frames[num] = boxes
         return parsed
-    except _Malformed as exc:
+    except Malformed as exc:
         raise DataError(f"malformed UA-DETRAC annotation file {path}: {exc}") from None
 
 
@@ -274,7 +257,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 # The data set
 
 
-class UADetracDataset:
+class UADetracDataset(ReportsSkips):
     """Frames of the selected sequences, grouped into scenarios; images load lazily.
 
     ``len`` is the number of frames yielded: annotated frames by default, every image when
@@ -296,14 +279,9 @@ class UADetracDataset:
         image_cache_mb: float = 512.0,
         synthetic: bool = False,
     ):
-        if on_error not in ("raise", "skip"):
-            raise ConfigError("data.on_error", f"expected 'raise' or 'skip', got {on_error!r}")
-        if split_strategy not in SPLIT_STRATEGIES:
-            raise ConfigError(
-                "data.split_strategy", f"expected one of {SPLIT_STRATEGIES}, got {split_strategy!r}"
-            )
-        if isinstance(grid, bool) or not isinstance(grid, int) or grid <= 0:
-            raise ConfigError("data.grid", f"expected a positive integer, got {grid!r}")
+        self._errors = OnError(on_error)
+        check_choice("data.split_strategy", split_strategy, SPLIT_STRATEGIES)
+        int_at_least("data.grid", grid, 1)
         if subsets is not None:
             bad = [s for s in subsets if s not in SUBSETS]
             if bad or not subsets:
@@ -318,8 +296,6 @@ class UADetracDataset:
         self.include_empty_frames = include_empty_frames
         self.split_strategy = split_strategy
         self.background_max_frames = int(background_max_frames)
-        self.num_skipped = 0
-        self.skipped: list[str] = []  # one reason per skipped item (on_error=skip)
         self.sequences: dict[str, SequenceInfo] = {}
         self.frames: list[Frame] = []
         self._scenarios: dict[str, list[int]] = {}
@@ -330,14 +306,6 @@ class UADetracDataset:
         self._load(scenarios, subsets, dict(vehicle_type_map or {}))
 
     # -- reading -----------------------------------------------------------------------------
-
-    def _problem(self, message: str) -> None:
-        """Raise, or count a skip (on_error=skip)."""
-        if self.on_error == "raise":
-            raise DataError(message + " (set data.on_error=skip to skip such items)")
-        self.num_skipped += 1
-        self.skipped.append(message)
-        log.warning("skipped: %s", message)
 
     def _available(self, subsets: Sequence[str] | None) -> dict[str, tuple[str, Path | None, Path]]:
         """sequence name -> (subset, image dir or None, xml path), for every XML found."""
@@ -438,8 +406,7 @@ class UADetracDataset:
                     f"yield none{'; some were skipped' if self.num_skipped else ''})"
                 )
             self._scenarios[scen] = indices
-        if self.num_skipped:
-            log.warning("UA-DETRAC: skipped %d items (data.on_error=skip)", self.num_skipped)
+        self._errors.log_summary("UA-DETRAC")
         log.info(
             "UA-DETRAC at %s: %d sequences, %d scenarios, %d frames",
             self.root,
@@ -458,14 +425,14 @@ class UADetracDataset:
         type_map: dict[str, str],
     ) -> list[int]:
         if img_dir is None:
-            self._problem(
+            self._errors.problem(
                 f"sequence {name}: image folder {self.root / SUBSETS[subset][0] / name} is missing (annotations: {xml})"
             )
             return []
         try:
             parsed = parse_annotation_xml(xml, type_map)
         except DataError as exc:
-            self._problem(str(exc))
+            self._errors.problem(str(exc))
             return []
         if parsed.name and parsed.name != name:
             log.warning(
@@ -477,7 +444,7 @@ class UADetracDataset:
         try:
             names = os.listdir(img_dir)
         except OSError as exc:
-            self._problem(f"cannot list {img_dir}: {exc}")
+            self._errors.problem(f"cannot list {img_dir}: {exc}")
             return []
         images: dict[int, Path] = {}
         for fname in names:
@@ -485,13 +452,13 @@ class UADetracDataset:
             if m:
                 images[int(m.group(1))] = img_dir / fname
         if not images:
-            self._problem(f"sequence {name}: no img*.jpg images in {img_dir}")
+            self._errors.problem(f"sequence {name}: no img*.jpg images in {img_dir}")
             return []
         first = images[min(images)]
         try:
             width, height = _image_size(first)
         except DataError as exc:
-            self._problem(str(exc))
+            self._errors.problem(str(exc))
             return []
         self.sequences[name] = SequenceInfo(
             name,
@@ -506,7 +473,7 @@ class UADetracDataset:
             len(images),
         )
         for num in sorted(set(parsed.frames) - set(images)):
-            self._problem(
+            self._errors.problem(
                 f"missing image {img_dir / f'img{num:05d}.jpg'} (frame {num} is annotated in {xml})"
             )
         start = len(self.frames)
@@ -615,11 +582,9 @@ class UADetracDataset:
         are taken evenly spaced inside each, so evaluation frames are not the next video
         frames of training ones. ``random``: a seeded random draw without replacement.
         """
-        strategy = strategy or self.split_strategy
-        if strategy not in SPLIT_STRATEGIES:
-            raise ConfigError(
-                "data.split_strategy", f"expected one of {SPLIT_STRATEGIES}, got {strategy!r}"
-            )
+        strategy = check_choice(
+            "data.split_strategy", strategy or self.split_strategy, SPLIT_STRATEGIES
+        )
         if scenario not in self._scenarios:
             raise DataError(
                 f"unknown scenario {scenario!r}; this data set has {list(self._scenarios)}"
@@ -666,40 +631,23 @@ class UADetracDataset:
 # Config entry point
 
 
-def _plain(value: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, DictConfig | ListConfig):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return value
-
-
 def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     """Generate (once, cached) the synthetic set for ``data.synthetic`` and return its root."""
     from semcom_exp.data import synthetic_traffic as st
 
-    cfg = st.SyntheticTrafficConfig.from_mapping(_plain(synth_cfg))
-    if cache is None:
-        from semcom_exp.cache import ArtifactCache
-
-        cache = ArtifactCache(os.environ.get("SEMCOM_CACHE_DIR", "outputs/cache"))
-
-    def compute(out_dir: Path, work_dir: Path) -> None:
-        st.generate(out_dir, cfg)
-
-    return cache.get_or_compute("data_ua_detrac_synthetic", cfg.as_dict(), st.VERSION, compute)
+    cfg = st.SyntheticTrafficConfig.from_mapping(synth_cfg)
+    return cached_synthetic(
+        cache,
+        "data_ua_detrac_synthetic",
+        cfg.as_dict(),
+        st.VERSION,
+        lambda out_dir: st.generate(out_dir, cfg),
+    )
 
 
 def open_ua_detrac(data_cfg: Mapping[str, Any], cache: Any = None) -> UADetracDataset:
     """`data.reader` for `data=ua_detrac`: a real copy at `data.root`, or the synthetic set."""
-    cfg = _plain(data_cfg) or {}
-    root = cfg.get("root")
-    synthetic = root is None or str(root).strip() == ""
-    if synthetic:
-        root = synthetic_root(cfg.get("synthetic"), cache)
+    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root)
     return UADetracDataset(
         root,
         scenarios=cfg.get("scenarios"),

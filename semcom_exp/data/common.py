@@ -1,0 +1,254 @@
+"""Pieces every data-set reader shares: root finding, the on_error policy, config plumbing.
+
+Why: each reader accepts ``data.root`` at the data set's top folder or a level above or below
+it (or ``null`` for its synthetic set, generated once into the artifact cache), raises or
+counts-and-skips bad items the same way (``data.on_error``), reports malformed XML the same
+way, and builds its synthetic generator's settings from a partial mapping with errors that
+name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from semcom_exp.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+ON_ERROR = ("raise", "skip")
+VERIFY = ("none", "header", "full")
+T = TypeVar("T")
+C = TypeVar("C", bound="SyntheticConfig")
+
+
+def plain(value: Any) -> Any:
+    """An OmegaConf container as plain Python data (anything else unchanged)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, DictConfig | ListConfig):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    return value
+
+
+def is_unset(root: Any) -> bool:
+    """``data.root`` null or blank: use the synthetic set."""
+    return root is None or str(root).strip() == ""
+
+
+def default_cache(cache: Any) -> Any:
+    """The given artifact cache, or the default one (``SEMCOM_CACHE_DIR`` or outputs/cache)."""
+    if cache is not None:
+        return cache
+    from semcom_exp.cache import ArtifactCache
+
+    return ArtifactCache(os.environ.get("SEMCOM_CACHE_DIR", "outputs/cache"))
+
+
+def check_choice(key: str, value: Any, choices: Collection[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ConfigError naming ``key``."""
+    if value not in choices:
+        raise ConfigError(key, f"expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+class OnError:
+    """``data.on_error``: raise a DataError, or count and log a skip.
+
+    Readers call ``problem(message)`` for each bad item; with ``skip`` the reader leaves the
+    item out and ``num_skipped`` / ``skipped`` record it.
+    """
+
+    def __init__(self, on_error: str = "raise"):
+        self.mode = check_choice("data.on_error", on_error, ON_ERROR)
+        self.num_skipped = 0
+        self.skipped: list[str] = []
+
+    def problem(self, message: str) -> None:
+        if self.mode == "raise":
+            raise DataError(message + " (set data.on_error=skip to skip such items)")
+        self.num_skipped += 1
+        self.skipped.append(message)
+        log.warning("skipped: %s", message)
+
+    def log_summary(self, what: str) -> None:
+        """One warning saying how many items were skipped (nothing when none was)."""
+        if self.num_skipped:
+            log.warning("%s: skipped %d items (data.on_error=skip)", what, self.num_skipped)
+
+
+class ReportsSkips:
+    """Mixin for a reader that keeps its ``OnError`` in ``self._errors``: the skip counters."""
+
+    _errors: OnError
+
+    @property
+    def num_skipped(self) -> int:
+        return self._errors.num_skipped
+
+    @property
+    def skipped(self) -> list[str]:
+        """One reason per skipped item (``data.on_error=skip``), in the order met."""
+        return list(self._errors.skipped)
+
+
+def _child_dirs(path: Path) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise DataError(f"cannot list {path}: {exc}") from None
+
+
+def locate_root(
+    given: str | Path,
+    is_top: Callable[[Path], bool],
+    *,
+    what: str,
+    layout_help: str,
+    parts: Collection[str] | Callable[[str], bool] = (),
+    depth: int = 1,
+) -> Path:
+    """The data set's top folder, given it, a folder up to ``depth`` levels above it, or one of
+    its sub-folders named in ``parts``.
+
+    ``is_top(path)`` says whether ``path`` is a top folder. ``parts`` is the sub-folder names,
+    or a test on the name (for names that may carry a suffix). Several copies at the same
+    depth below ``given`` are an error (the user must pick one); hidden folders are not
+    searched.
+    """
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data.root={given} does not exist or is not a folder; {layout_help}")
+    path = path.resolve()
+    if is_top(path):
+        return path
+    is_part = parts if callable(parts) else parts.__contains__
+    if is_part(path.name) and is_top(path.parent):
+        return path.parent
+    level = [path]
+    for _ in range(depth):
+        level = [c for p in level for c in _child_dirs(p)]
+        tops = [c for c in level if is_top(c)]
+        if len(tops) == 1:
+            return tops[0]
+        if len(tops) > 1:
+            names = ", ".join(str(t.relative_to(path)) for t in tops)
+            raise DataError(
+                f"data.root={path} holds several {what} copies ({names}); point data.root at one of them"
+            )
+    raise DataError(f"no {what} data under data.root={path}; {layout_help}")
+
+
+def root_or_synthetic(
+    data_cfg: Mapping[str, Any] | None,
+    cache: Any,
+    synthetic_root: Callable[[Any, Any], Path],
+) -> tuple[dict[str, Any], str | Path, bool]:
+    """(``data_cfg`` as a plain dict, the folder to read, whether it is the synthetic set).
+
+    ``data.root`` null or blank: ``synthetic_root(data.synthetic, cache)`` generates the set.
+    """
+    cfg = plain(data_cfg) or {}
+    root = cfg.get("root")
+    if is_unset(root):
+        return cfg, synthetic_root(cfg.get("synthetic"), cache), True
+    return cfg, root, False
+
+
+def cached_synthetic(
+    cache: Any,
+    stage: str,
+    key: Mapping[str, Any],
+    version: str,
+    generate: Callable[[Path], object],
+) -> Path:
+    """The synthetic set's folder: ``generate(out_dir)`` runs once per (stage, key, version)."""
+
+    def compute(out_dir: Path, work_dir: Path) -> None:
+        generate(out_dir)
+
+    return default_cache(cache).get_or_compute(stage, key, version, compute)
+
+
+# ------------------------------------------------------------------------------------------
+# Malformed files
+
+
+class Malformed(Exception):
+    """A file is structurally wrong; the reader re-raises it as a DataError naming the file."""
+
+
+def xml_root(path: Path, tag: str) -> ET.Element:
+    """The root element of XML file ``path``; Malformed unless it parses and is ``<tag>``."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise Malformed(f"not well-formed XML ({exc})") from None
+    except OSError as exc:
+        raise Malformed(f"cannot read ({exc.strerror or exc})") from None
+    if root.tag != tag:
+        raise Malformed(f"root element is <{root.tag}>, expected <{tag}>")
+    return root
+
+
+def finite_float(raw: str, what: str) -> float:
+    """``raw`` as a finite float; Malformed saying ``what`` otherwise."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Malformed(f"{what} is not a number") from None
+    if not math.isfinite(value):
+        raise Malformed(f"{what} is not finite")
+    return value
+
+
+# ------------------------------------------------------------------------------------------
+# Generator settings
+
+
+def config_from_mapping(cls: type[T], cfg: Mapping[str, Any] | None, key: str) -> T:
+    """Build dataclass ``cls`` from a partial mapping: unknown keys raise ConfigError; ``None``
+    values keep the default; then ``validate(key)`` if the class has it."""
+    cfg = dict(plain(cfg) or {})
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(cfg) - names)
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known keys: {sorted(names)}")
+    out = cls(
+        **{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if v is not None}
+    )
+    validate = getattr(out, "validate", None)
+    if validate is not None:
+        validate(key)
+    return out
+
+
+def int_at_least(key: str, value: Any, minimum: int) -> None:
+    """ConfigError naming ``key`` unless ``value`` is an int >= ``minimum`` (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
+
+
+class SyntheticConfig:
+    """Mixin for a synthetic generator's settings dataclass (``data.synthetic``).
+
+    ``from_mapping`` builds it with ``config_from_mapping`` (the subclass's ``validate(key)``
+    runs); ``as_dict`` is the artifact-cache key.
+    """
+
+    @classmethod
+    def from_mapping(cls: type[C], cfg: Mapping[str, Any] | None, key: str = "data.synthetic") -> C:
+        """Build from a (possibly partial) mapping; unknown or bad keys raise ConfigError."""
+        return config_from_mapping(cls, cfg, key)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
