@@ -1,9 +1,14 @@
 """`python -m semcom_exp [experiment=NAME] [key=value ...]`: the Hydra entry point."""
 
+import os
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+# Before torch loads: OpenMP threads that spin-wait make steps 5-10x slower whenever another
+# process shares the cores (measured on the 2-core dev/CI machines). Users may override it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

@@ -49,7 +49,9 @@ def _non_negative_int_or_list(key: str, v: Any) -> None:
         raise ConfigError(key, "the list is empty")
     for x in values:
         if not _is_int(x) or x < 0:
-            raise ConfigError(key, f"expected a non-negative integer (or a list of them), got {v!r}")
+            raise ConfigError(
+                key, f"expected a non-negative integer (or a list of them), got {v!r}"
+            )
 
 
 def _non_negative_number(key: str, v: Any) -> None:
@@ -61,9 +63,15 @@ def _non_negative_number(key: str, v: Any) -> None:
 RULES: list[tuple[Callable[[str], bool], Callable[[str, Any], None]]] = [
     (lambda k: k == "snr_db" or k.endswith("_snr_db") or k.startswith("snr_db"), _number_or_list),
     (lambda k: k.endswith("batch_size") or k in {"num_receivers", "image_size"}, _positive_int),
-    (lambda k: k.endswith("_steps") or k == "steps" or k.startswith("num_"), _non_negative_int_or_list),
+    (
+        lambda k: k.endswith("_steps") or k == "steps" or k.startswith("num_"),
+        _non_negative_int_or_list,
+    ),
     (lambda k: k in {"lr", "learning_rate"} or k.endswith("_lr"), _non_negative_number),
-    (lambda k: k == "seed", lambda key, v: None if _is_int(v) else _raise(key, f"expected an integer, got {v!r}")),
+    (
+        lambda k: k == "seed",
+        lambda key, v: None if _is_int(v) else _raise(key, f"expected an integer, got {v!r}"),
+    ),
 ]
 
 
@@ -98,4 +106,3 @@ def check_config(cfg: DictConfig) -> None:
             if matches(name):
                 check(full_key, value)
                 break
-

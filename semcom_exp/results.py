@@ -28,7 +28,9 @@ def _json_scalar(value: Any) -> Any:
     return value
 
 
-def write_results(run_dir: Path, rows: Iterable[Mapping[str, Any]], summary: Mapping[str, Any]) -> None:
+def write_results(
+    run_dir: Path, rows: Iterable[Mapping[str, Any]], summary: Mapping[str, Any]
+) -> None:
     """Write results.csv (one row per grid point) and results.json (flat summary)."""
     run_dir = Path(run_dir)
     frame = pd.DataFrame(list(rows))

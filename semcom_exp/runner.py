@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -75,9 +76,10 @@ def _seed(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    from semcom_exp.channels import set_seed
+    if "sionna" in sys.modules:  # Sionna keeps its own generators: seed them when it is in use
+        from semcom_exp.channels import set_seed
 
-    set_seed(seed)
+        set_seed(seed)
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -86,7 +88,6 @@ def run(cfg: DictConfig) -> float | None:
     _quiet_libraries()
     cfg = _apply_debug(cfg)
     check_config(cfg)
-    _seed(int(cfg.seed))
     threads = cfg.get("torch_threads")
     if threads:
         import torch
@@ -103,10 +104,14 @@ def run(cfg: DictConfig) -> float | None:
         target, name = f"semcom_exp.tasks.{task}.run", task
     if not target:
         raise ConfigError("pipeline", "the selected experiment names no pipeline")
+    key = "task" if task != "run" else "pipeline"
+    if task != "run" and importlib.util.find_spec(f"semcom_exp.tasks.{task}") is None:
+        raise ConfigError("task", f"unknown task {task!r}; use run, collect or data_summary")
     try:
         pipeline = get_method(target)
-    except Exception:
-        raise ConfigError("task" if task != "run" else "pipeline", f"unknown task or pipeline {target!r}") from None
+    except ImportError as exc:
+        raise ConfigError(key, f"cannot import {target!r}: {exc}") from None
+    _seed(int(cfg.seed))  # after the pipeline's imports, so every generator in use is seeded
 
     output: RunOutput = pipeline(cfg, ctx)
     summary = {"experiment": name, **output.summary, "wall_seconds": time.perf_counter() - start}

@@ -45,7 +45,9 @@ def build_trainer(
     checkpoint_every: int = 100,
 ) -> L.Trainer:
     """Trainer from `cfg.trainer` with the configured loggers and callbacks (+ resume checkpoint)."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    callbacks = [
+        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
+    ]
     loggers = build_loggers(cfg, name)
     if not loggers:
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
@@ -53,7 +55,12 @@ def build_trainer(
     overrides: dict[str, Any] = {"max_steps": int(max_steps), "logger": loggers or False}
     if work_dir is not None:
         callbacks.append(
-            ModelCheckpoint(dirpath=str(work_dir), save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every)
+            ModelCheckpoint(
+                dirpath=str(work_dir),
+                save_last=True,
+                save_top_k=0,
+                every_n_train_steps=checkpoint_every,
+            )
         )
         overrides["enable_checkpointing"] = True
         overrides["default_root_dir"] = str(work_dir)
@@ -61,7 +68,9 @@ def build_trainer(
     return instantiate(trainer_cfg, callbacks=callbacks, **overrides)
 
 
-def fit_resumable(trainer: L.Trainer, model: L.LightningModule, loader: Any, work_dir: Path | None) -> None:
+def fit_resumable(
+    trainer: L.Trainer, model: L.LightningModule, loader: Any, work_dir: Path | None
+) -> None:
     """`trainer.fit`, resuming from `work_dir/last.ckpt` when a killed attempt left one."""
     ckpt = Path(work_dir) / "last.ckpt" if work_dir is not None else None
     if ckpt is not None and ckpt.exists():

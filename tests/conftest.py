@@ -13,10 +13,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*overrides: str, tmp: Path, cache: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *overrides: str, tmp: Path, cache: Path | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """`python -m semcom_exp OVERRIDES` with hydra.run.dir=tmp/run and a private cache."""
     cache = cache or tmp / "cache"
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    env = {
+        **os.environ,
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "OMP_NUM_THREADS": "1",
+        "HYDRA_FULL_ERROR": "0",
+    }
     args = [sys.executable, "-m", "semcom_exp", *overrides, f"paths.cache_dir={cache}"]
     if not any(o.startswith("hydra.run.dir") for o in overrides) and "-m" not in overrides:
         args.append(f"hydra.run.dir={tmp / 'run'}")

@@ -113,7 +113,9 @@ def _slow_worker(root: str, counter: str) -> None:
 def test_concurrent_processes_compute_once(tmp_path):
     counter = tmp_path / "count.txt"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_slow_worker, args=(str(tmp_path / "c"), str(counter))) for _ in range(2)]
+    procs = [
+        ctx.Process(target=_slow_worker, args=(str(tmp_path / "c"), str(counter))) for _ in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

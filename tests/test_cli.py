@@ -36,7 +36,9 @@ def test_every_experiment_smoke_runs(tmp_path: Path, experiment: str):
 def test_same_seed_gives_identical_results(tmp_path: Path):
     outs = []
     for i in range(2):
-        proc = run_cli("experiment=channels_sanity", "debug=default", "seed=0", tmp=tmp_path / str(i))
+        proc = run_cli(
+            "experiment=channels_sanity", "debug=default", "seed=0", tmp=tmp_path / str(i)
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         outs.append(_without_timings(read_json(tmp_path / str(i) / "run" / "results.json")))
     assert outs[0] == outs[1]

@@ -15,7 +15,8 @@ from .conftest import REPO, run_cli
 
 CONF = REPO / "conf"
 EXPERIMENTS = sorted(
-    str(p.relative_to(CONF / "experiment").with_suffix("")) for p in (CONF / "experiment").rglob("*.yaml")
+    str(p.relative_to(CONF / "experiment").with_suffix(""))
+    for p in (CONF / "experiment").rglob("*.yaml")
 )
 
 

@@ -17,7 +17,17 @@ from semcom_exp.pipelines.m2gsc import Receiver
 
 from .conftest import REPO, read_json, run_cli
 
-COLUMNS = {"receiver", "offload_steps", "snr_db", "handoff", "ssim", "psnr", "lpips", "edge_s", "local_s"}
+COLUMNS = {
+    "receiver",
+    "offload_steps",
+    "snr_db",
+    "handoff",
+    "ssim",
+    "psnr",
+    "lpips",
+    "edge_s",
+    "local_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +49,24 @@ def test_results_contract(debug_run: Path):
     assert (table["method"] == "background").any()
     assert table["lpips"].notna().all() and table["ssim"].between(-1, 1).all()
     summary = read_json(run / "results.json")
-    for key in ("loss_shared", "loss_local", "loss_local_same_t", "ssim_shuffled", "ssim_background", "lpips_note"):
+    for key in (
+        "loss_shared",
+        "loss_local",
+        "loss_local_same_t",
+        "ssim_shuffled",
+        "ssim_background",
+        "lpips_note",
+    ):
         assert key in summary, key
     losses = pd.read_csv(run / "losses.csv")
     assert set(losses["model"]) == {"shared"} | {f"local_{r}" for r in split["receiver"].unique()}
     names = {p.stem for p in (run / "figures").glob("*.png")}
-    assert {"m2gsc_training_loss", "m2gsc_quality_vs_snr", "m2gsc_quality_vs_latency", "m2gsc_examples"} <= names
+    assert {
+        "m2gsc_training_loss",
+        "m2gsc_quality_vs_snr",
+        "m2gsc_quality_vs_latency",
+        "m2gsc_examples",
+    } <= names
 
 
 def test_sweep_over_k_reuses_trained_decoders(debug_run: Path):
@@ -52,8 +74,13 @@ def test_sweep_over_k_reuses_trained_decoders(debug_run: Path):
     before = sorted(p.name for p in (cache / "m2gsc_decoder").iterdir() if p.is_dir())
     assert len(before) == 4  # one shared + three local models
     proc = run_cli(
-        "-m", "experiment=quickstart", "debug=default", "offload_steps=350,650",
-        f"hydra.sweep.dir={debug_run / 'sweep'}", tmp=debug_run, cache=cache,
+        "-m",
+        "experiment=quickstart",
+        "debug=default",
+        "offload_steps=350,650",
+        f"hydra.sweep.dir={debug_run / 'sweep'}",
+        tmp=debug_run,
+        cache=cache,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = sorted(p.name for p in (cache / "m2gsc_decoder").iterdir() if p.is_dir())
@@ -85,10 +112,16 @@ def test_edge_runs_once_per_k_and_output_is_reused_across_snrs(monkeypatch):
             "layout": torch.zeros(2, 4, 16, 16),
             "mask": torch.ones(2, 16, 16, dtype=torch.bool),
         }
-        rx.append(Receiver(name, {"eval": eval_set}, torch.zeros(3, 16, 16), ["car 1 1 2 2"] * 2, [88, 88]))
+        rx.append(
+            Receiver(
+                name, {"eval": eval_set}, torch.zeros(3, 16, 16), ["car 1 1 2 2"] * 2, [88, 88]
+            )
+        )
     calls = []
     real_edge = m2gsc_eval.edge_denoise
-    monkeypatch.setattr(m2gsc_eval, "edge_denoise", lambda *a, **k: calls.append(len(a[1])) or real_edge(*a, **k))
+    monkeypatch.setattr(
+        m2gsc_eval, "edge_denoise", lambda *a, **k: calls.append(len(a[1])) or real_edge(*a, **k)
+    )
     rows, examples, _ = m2gsc_eval.evaluate(cfg, shared, {"a": local, "b": local}, rx)
     assert calls == [4, 4, 4]  # k = 0, 350, 650: one batched edge call over both receivers each
     table = pd.DataFrame(rows)

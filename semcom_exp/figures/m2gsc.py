@@ -30,7 +30,9 @@ def training_loss(run_dir: Path, cfg=None) -> dict:
     configured target's unit and in implied epsilon-MSE (the one unit all parameterisations share)."""
     losses = pd.read_csv(Path(run_dir) / "losses.csv")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, column, title in zip(axes, ["loss", "loss_eps"], ["training target MSE", "implied epsilon-MSE"]):
+    for ax, column, title in zip(
+        axes, ["loss", "loss_eps"], ["training target MSE", "implied epsilon-MSE"], strict=False
+    ):
         for model, group in losses.groupby("model", sort=True):
             y = _smooth(group[column].to_numpy(), max(1, len(group) // 30))
             x = group["step"].to_numpy()[len(group) - len(y) :]
@@ -60,9 +62,11 @@ def quality_vs_snr(run_dir: Path, cfg=None) -> dict:
     k = 0 (all local), the receiver's background alone, and the shuffled-pair chance level."""
     results = pd.read_csv(Path(run_dir) / "results.csv")
     split = _split_rows(results)
-    metrics = [m for m in ("ssim", "lpips", "psnr_objects") if m in results and results[m].notna().any()]
+    metrics = [
+        m for m in ("ssim", "lpips", "psnr_objects") if m in results and results[m].notna().any()
+    ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=False):
         for (k, handoff), group in split.groupby(["offload_steps", "handoff"], sort=True):
             stats = group.groupby("snr_db")[metric].apply(lambda s: mean_ci(s.to_numpy()))
             snr = stats.index.to_numpy()
@@ -76,12 +80,16 @@ def quality_vs_snr(run_dir: Path, cfg=None) -> dict:
             ax.axhline(local[metric].mean(), color="k", lw=1, label="k=0 (all local)")
         _hline(ax, results, "background", metric, "background only", ":")
         if metric == "ssim" and "ssim_shuffled" in results:
-            ax.axhline(split["ssim_shuffled"].mean(), color="r", ls=":", lw=1, label="chance (shuffled)")
+            ax.axhline(
+                split["ssim_shuffled"].mean(), color="r", ls=":", lw=1, label="chance (shuffled)"
+            )
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("(b) quality vs SNR of the edge-to-receiver link (mean, 95% CI over images x seeds)")
+    fig.suptitle(
+        "(b) quality vs SNR of the edge-to-receiver link (mean, 95% CI over images x seeds)"
+    )
     return {"m2gsc_quality_vs_snr": fig}
 
 
@@ -121,5 +129,7 @@ def examples(run_dir: Path, cfg=None) -> dict:
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(labels[c], fontsize=6)
-    fig.suptitle("(d) examples: original, background, and reconstructions (k, SNR, hand-off)", fontsize=8)
+    fig.suptitle(
+        "(d) examples: original, background, and reconstructions (k, SNR, hand-off)", fontsize=8
+    )
     return {"m2gsc_examples": fig}

@@ -26,7 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 from semcom_exp.data import open_dataset
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
-from semcom_exp.models.split_inference import HANDOFFS, check_offload_steps, inference_timesteps, split_point
+from semcom_exp.models.split_inference import (
+    HANDOFFS,
+    check_offload_steps,
+    inference_timesteps,
+    split_point,
+)
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.semantics.box_text import message_bits, parse_message
 from semcom_exp.semantics.layout import object_mask, rasterize
@@ -78,9 +83,20 @@ def check_m2gsc_config(cfg: DictConfig) -> None:
 
 
 # ------------------------------------------------------------------------------ stage 1
+def data_config(cfg: DictConfig) -> DictConfig:
+    """cfg.data, with a synthetic set (data.root null) sized to the requested frame sets."""
+    data = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
+    if data.get("root") is None and data.get("synthetic") is not None:
+        needed = sum(int(cfg.m2gsc.frames[name]) for name in FRAME_SETS)
+        synth = data.synthetic
+        synth.frames_per_scenario = max(int(synth.get("frames_per_scenario") or 0), needed)
+        synth.num_scenarios = max(int(synth.get("num_scenarios") or 0), int(cfg.m2gsc.num_receivers))
+    return data
+
+
 def _data_stage_config(cfg: DictConfig) -> dict:
     return {
-        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "data": OmegaConf.to_container(data_config(cfg)),
         "frames": OmegaConf.to_container(cfg.m2gsc.frames, resolve=True),
         "num_receivers": int(cfg.m2gsc.num_receivers),
         "image_size": int(cfg.model.image_size),
@@ -93,7 +109,7 @@ def prepare_receivers(cfg: DictConfig, ctx: RunContext) -> tuple[list[Receiver],
     stage_cfg = _data_stage_config(cfg)
 
     def compute(out: Path, work: Path) -> None:
-        dataset = open_dataset(cfg.data, ctx.cache)
+        dataset = open_dataset(data_config(cfg), ctx.cache)
         scenarios = list(dataset.scenarios())
         wanted = stage_cfg["num_receivers"]
         if len(scenarios) < wanted:
@@ -102,7 +118,7 @@ def prepare_receivers(cfg: DictConfig, ctx: RunContext) -> tuple[list[Receiver],
                 f"{wanted} receivers need {wanted} scenarios; the data set has {len(scenarios)} "
                 f"({scenarios}); group sequences with data.scenarios or lower m2gsc.num_receivers",
             )
-        size, grid = stage_cfg["image_size"], int(cfg.data.grid)
+        size, grid = stage_cfg["image_size"], int(stage_cfg["data"]["grid"])
         payload = []
         for scenario in scenarios[:wanted]:
             idx = dataset.split_frames(scenario, stage_cfg["frames"], seed=stage_cfg["split_seed"])
@@ -130,12 +146,18 @@ def prepare_receivers(cfg: DictConfig, ctx: RunContext) -> tuple[list[Receiver],
     for item in torch.load(path / "receivers.pt", weights_only=False):
         texts = item["sets"]["eval"]["texts"]
         sets = {n: {k: v for k, v in s.items() if k != "texts"} for n, s in item["sets"].items()}
-        receivers.append(Receiver(item["name"], sets, item["background"], texts, [message_bits(t) for t in texts]))
+        receivers.append(
+            Receiver(
+                item["name"], sets, item["background"], texts, [message_bits(t) for t in texts]
+            )
+        )
     return receivers, path.name
 
 
 # -------------------------------------------------------------------------- stages 2, 3
-def _training_batches(role: str, receivers: list[Receiver], receiver: str | None) -> dict[str, torch.Tensor]:
+def _training_batches(
+    role: str, receivers: list[Receiver], receiver: str | None
+) -> dict[str, torch.Tensor]:
     if role == "shared":
         return {
             "image": torch.cat([r.sets["shared"]["image"] for r in receivers]),
@@ -171,18 +193,36 @@ def train_decoder(
     receiver: str | None = None,
 ) -> tuple[DiffusionDecoder, pd.DataFrame]:
     """Stage 2/3 (cached): train the shared model or one receiver's local model."""
-    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in INFERENCE_ONLY_KEYS}
-    stage_cfg = {"role": role, "receiver": receiver, "model": model_cfg, "data_key": data_key, "seed": int(cfg.seed)}
+    model_cfg = {
+        k: v
+        for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
+        if k not in INFERENCE_ONLY_KEYS
+    }
+    stage_cfg = {
+        "role": role,
+        "receiver": receiver,
+        "model": model_cfg,
+        "data_key": data_key,
+        "seed": int(cfg.seed),
+    }
     name = role if role == "shared" else f"local_{receiver}"
 
     def compute(out: Path, work: Path) -> None:
-        torch.manual_seed(int(cfg.seed) + (0 if role == "shared" else 1 + [r.name for r in receivers].index(receiver)))
+        torch.manual_seed(
+            int(cfg.seed)
+            + (0 if role == "shared" else 1 + [r.name for r in receivers].index(receiver))
+        )
         model = DiffusionDecoder.from_config(model_cfg, role=role, name=name)
         data = _DictDataset(_training_batches(role, receivers, receiver))
         loader = torch.utils.data.DataLoader(
-            data, batch_size=min(int(model_cfg["batch_size"]), len(data)), shuffle=True, drop_last=True
+            data,
+            batch_size=min(int(model_cfg["batch_size"]), len(data)),
+            shuffle=True,
+            drop_last=True,
         )
-        trainer = build_trainer(cfg, name=name, max_steps=int(model_cfg["train_steps"]), work_dir=work)
+        trainer = build_trainer(
+            cfg, name=name, max_steps=int(model_cfg["train_steps"]), work_dir=work
+        )
         fit_resumable(trainer, model, loader, work)
         torch.save(model.state_dict(), out / "model.pt")
         pd.DataFrame(model.loss_history).to_csv(out / "losses.csv", index=False)
@@ -206,7 +246,9 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     shared, losses_shared = train_decoder(cfg, ctx, "shared", receivers, data_key)
     locals_, loss_frames = {}, [losses_shared]
     for r in receivers:
-        locals_[r.name], losses = train_decoder(cfg, ctx, "local", receivers, data_key, receiver=r.name)
+        locals_[r.name], losses = train_decoder(
+            cfg, ctx, "local", receivers, data_key, receiver=r.name
+        )
         loss_frames.append(losses)
     pd.concat(loss_frames, ignore_index=True).to_csv(ctx.run_dir / "losses.csv", index=False)
 

@@ -21,7 +21,13 @@ from omegaconf import DictConfig
 
 from semcom_exp.metrics import LPIPS, MetricUnavailable, psnr, psnr_masked, ssim
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
-from semcom_exp.models.split_inference import edge_denoise, handoff, inference_timesteps, local_denoise, split_point
+from semcom_exp.models.split_inference import (
+    edge_denoise,
+    handoff,
+    inference_timesteps,
+    local_denoise,
+    split_point,
+)
 from semcom_exp.pipelines.m2gsc import Receiver, as_list
 
 log = logging.getLogger(__name__)
@@ -41,7 +47,9 @@ class ImageScorer:
             self.notes["lpips_unavailable"] = str(exc)
             log.warning("LPIPS unavailable: %s", exc)
 
-    def __call__(self, out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> dict[str, np.ndarray]:
+    def __call__(
+        self, out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, np.ndarray]:
         out = out.clamp(-1, 1).float()
         scores = {
             "ssim": ssim(out, ref),
@@ -57,7 +65,9 @@ class ImageScorer:
         return {k: v.detach().cpu().numpy() for k, v in scores.items()}
 
 
-def _rows(base: dict[str, Any], receiver: Receiver, scores: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def _rows(
+    base: dict[str, Any], receiver: Receiver, scores: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
     return [
         {**base, "receiver": receiver.name, "image": i, "message_bits": receiver.eval_bits[i]}
         | {k: float(v[i]) for k, v in scores.items()}
@@ -95,34 +105,59 @@ def evaluate(
     examples["background"] = torch.stack([r.background for r in receivers])[:n_examples]
     rows: list[dict[str, Any]] = []
 
-    for r, e in zip(receivers, evals):  # baseline: the receiver's reference image, no decoding
+    for r, e in zip(
+        receivers, evals, strict=False
+    ):  # baseline: the receiver's reference image, no decoding
         bg = r.background.unsqueeze(0).expand_as(e["image"])
-        base = {"method": "background", "seed": int(cfg.seed), "offload_steps": np.nan, "snr_db": np.nan}
-        rows += _rows({**base, "handoff": "none", "edge_s": 0.0, "local_s": 0.0}, r, scorer(bg, e["image"], e["mask"]))
+        base = {
+            "method": "background",
+            "seed": int(cfg.seed),
+            "offload_steps": np.nan,
+            "snr_db": np.nan,
+        }
+        rows += _rows(
+            {**base, "handoff": "none", "edge_s": 0.0, "local_s": 0.0},
+            r,
+            scorer(bg, e["image"], e["mask"]),
+        )
 
     for seed in as_list(cfg.seeds):
         for k in as_list(cfg.offload_steps):
             split = split_point(ts, k, T, shared.max_offload_steps)
             start = time.perf_counter()
-            x_edge = edge_denoise(shared, layout_all, split.edge, split.t_handoff, _generator(seed, k))
+            x_edge = edge_denoise(
+                shared, layout_all, split.edge, split.t_handoff, _generator(seed, k)
+            )
             edge_s = (time.perf_counter() - start) / len(layout_all) if split.edge else 0.0
-            points = [(snr, mode) for snr in snrs for mode in modes] if split.edge else [(None, "none")]
+            points = (
+                [(snr, mode) for snr in snrs for mode in modes] if split.edge else [(None, "none")]
+            )
             for snr, mode in points:
                 outs = []
-                for j, (r, e) in enumerate(zip(receivers, evals)):
-                    g = _generator(seed, k, 0 if snr is None else int(round(snr * 10)) + 1000, j, len(mode))
+                for j, (r, e) in enumerate(zip(receivers, evals, strict=False)):
+                    # the same channel-noise draws for both hand-offs (common random numbers)
+                    g = _generator(seed, k, 0 if snr is None else int(round(snr * 10)) + 1000, j)
                     x, t_res = handoff(
-                        x_edge[starts[j] : starts[j + 1]], split.t_handoff, snr, "plain" if mode == "none" else mode,
-                        alphas_cumprod=shared.alphas_cumprod, generator=g,
+                        x_edge[starts[j] : starts[j + 1]],
+                        split.t_handoff,
+                        snr,
+                        "plain" if mode == "none" else mode,
+                        alphas_cumprod=shared.alphas_cumprod,
+                        generator=g,
                     )
                     bg = r.background.unsqueeze(0).expand_as(e["image"])
                     start = time.perf_counter()
                     out = local_denoise(locals_[r.name], x, t_res, ts, e["layout"], bg, g)
                     local_s = (time.perf_counter() - start) / len(out)
                     base = {
-                        "method": "m2gsc", "seed": int(seed), "offload_steps": int(k),
-                        "snr_db": np.nan if snr is None else snr, "handoff": mode,
-                        "edge_s": edge_s, "local_s": local_s, "t_resume": float(t_res.float().mean()),
+                        "method": "m2gsc",
+                        "seed": int(seed),
+                        "offload_steps": int(k),
+                        "snr_db": np.nan if snr is None else snr,
+                        "handoff": mode,
+                        "edge_s": edge_s,
+                        "local_s": local_s,
+                        "t_resume": float(t_res.float().mean()),
                     }
                     rows += _rows(base, r, scorer(out, e["image"], e["mask"]))
                     outs.append(out[:1])
@@ -136,7 +171,9 @@ def evaluate(
 def save_examples(path: Path, examples: dict[str, torch.Tensor]) -> None:
     """examples.npz: labels and images (columns, rows, H, W, 3) in [0, 1] for figure (d)."""
     labels = list(examples)
-    images = np.stack([((examples[k].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy() for k in labels])
+    images = np.stack(
+        [((examples[k].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy() for k in labels]
+    )
     np.savez_compressed(path, labels=np.array(labels), images=images.astype(np.float32))
 
 
@@ -168,7 +205,9 @@ def loss_summary(
         bg = r.background.unsqueeze(0).expand_as(e["image"])
         for rep in range(int(cfg.m2gsc.loss_eval_repeats)):
             s = shared.eval_loss(batch, t_range, _generator(j, rep))
-            loc = locals_[r.name].eval_loss({**batch, "background": bg}, t_range, _generator(j, rep))
+            loc = locals_[r.name].eval_loss(
+                {**batch, "background": bg}, t_range, _generator(j, rep)
+            )
             same_t["shared"].append(s["loss"])
             same_t["shared_eps"].append(s["loss_eps"])
             same_t["local"].append(loc["loss"])

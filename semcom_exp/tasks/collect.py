@@ -43,7 +43,9 @@ def collect_sweep(sweep_dir: Path) -> pd.DataFrame:
         frame["job"] = str(job_dir.relative_to(sweep_dir))
         frames.append(frame)
     if not frames:
-        raise ConfigError("sweep_dir", f"no */results.csv under {sweep_dir}; point it at a multirun dir")
+        raise ConfigError(
+            "sweep_dir", f"no */results.csv under {sweep_dir}; point it at a multirun dir"
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -55,8 +57,17 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         raise ConfigError("sweep_dir", f"{sweep_dir} is not a directory")
     table = collect_sweep(sweep_dir)
     atomic_write_text(sweep_dir / "collected.csv", table.to_csv(index=False))
-    log.info("merged %d rows from %d jobs into %s", len(table), table["job"].nunique(), sweep_dir / "collected.csv")
+    log.info(
+        "merged %d rows from %d jobs into %s",
+        len(table),
+        table["job"].nunique(),
+        sweep_dir / "collected.csv",
+    )
     return RunOutput(
         rows=table.to_dict("records"),
-        summary={"num_jobs": int(table["job"].nunique()), "num_rows": len(table), "sweep_dir": str(sweep_dir)},
+        summary={
+            "num_jobs": int(table["job"].nunique()),
+            "num_rows": len(table),
+            "sweep_dir": str(sweep_dir),
+        },
     )

@@ -11,10 +11,17 @@ from semcom_exp.runner import RunContext, RunOutput
 
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     if cfg.get("data") is None:
-        raise ConfigError("data", "task=data_summary needs a data set: data=ua_detrac (or another name)")
+        raise ConfigError(
+            "data", "task=data_summary needs a data set: data=ua_detrac (or another name)"
+        )
     dataset = open_dataset(cfg.data, ctx.cache)
     n_examples = int(cfg.get("num_examples", 5))
     examples = [dataset.semantic_text(i) for i in range(min(n_examples, len(dataset)))]
     rows = [{"index": i, "text": t} for i, t in enumerate(examples)]
-    summary = {"data": cfg.data.name, "root": str(dataset.root), "num_samples": len(dataset), "examples": examples}
+    summary = {
+        "data": cfg.data.name,
+        "root": str(dataset.root),
+        "num_samples": len(dataset),
+        "examples": examples,
+    }
     return RunOutput(rows=rows, summary=summary)
