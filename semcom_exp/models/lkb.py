@@ -1,0 +1,353 @@
+"""LAM-MSC personalised LLM knowledge base (LKB): a global causal LM + per-user peft adapters.
+
+Why: the paper fine-tunes one global LLM per user on a personal prompt base with
+parameter-efficient tuning, so the same short message is extracted / recovered in that user's
+context. Here:
+
+- the **global LM** is a tiny GPT-2 (``GPT2Config``) with a word-level tokenizer built offline
+  from the corpus vocabulary, pre-trained from scratch on a general corpus (CPU default), or
+  any Hugging Face causal LM by local path / cached hub id (e.g. a 0.5B instruct model on a
+  GPU); nothing is downloaded at run time;
+- a **user adapter** is ``none`` (the global LM as is), ``prompt_tuning`` (peft soft prompt
+  at the input, the paper's method), ``prefix_tuning`` (peft learned keys / values at every
+  layer), ``lora`` (peft LoRA), or ``in_context`` (no training: the user's fact lines are
+  prepended to every query — the retrieval baseline);
+- adapters are saved with ``save_pretrained`` and loaded with ``PeftModel.from_pretrained``.
+
+Training is a LightningModule over plain text lines (full-sequence causal LM loss);
+generation is greedy and batched only over prompts of equal token length (no padding, so
+batched and one-by-one outputs are identical).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from semcom_exp.errors import ConfigError, SemcomError
+
+log = logging.getLogger(__name__)
+
+ADAPTERS = ("none", "in_context", "prompt_tuning", "prefix_tuning", "lora")
+TRAINED_ADAPTERS = ("prompt_tuning", "prefix_tuning", "lora")
+TINY = "tiny-gpt2"
+SPECIAL_TOKENS = {
+    "pad_token": "<pad>",
+    "unk_token": "<unk>",
+    "eos_token": "<eos>",
+    "bos_token": "<bos>",
+}
+
+
+class LanguageModelUnavailable(SemcomError):
+    """The configured LM cannot be loaded here; the message says what to fetch and where."""
+
+
+class TrainingDivergedError(SemcomError):
+    """The LM training loss became NaN/inf."""
+
+
+# ------------------------------------------------------------------------------ global LM
+def word_tokenizer(vocabulary: Sequence[str]):
+    """A word-level ``PreTrainedTokenizerFast`` over ``vocabulary`` (+ pad/unk/eos/bos), offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = list(SPECIAL_TOKENS.values())
+    vocab = {
+        tok: i for i, tok in enumerate(specials + [w for w in vocabulary if w not in specials])
+    }
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
+
+
+def tiny_gpt2(
+    tokenizer, n_layer: int = 2, n_embd: int = 128, n_head: int = 4, n_positions: int = 128
+):
+    """A GPT-2 built from config (random init) for ``tokenizer``'s vocabulary."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=int(n_positions),
+        n_embd=int(n_embd),
+        n_layer=int(n_layer),
+        n_head=int(n_head),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(config)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def load_causal_lm(name_or_path: str, key: str = "model.lm"):
+    """(model, tokenizer) from a local folder, or a hub id already in the local HF cache."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(name_or_path).expanduser()
+    local = path.exists()
+    if not local and _looks_like_path(name_or_path):
+        raise LanguageModelUnavailable(
+            f"{key}: LM path {path} does not exist; put a Hugging Face causal LM folder there "
+            f"(config.json, weights, tokenizer files) or use {key}={TINY}"
+        )
+    source = str(path) if local else name_or_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True)
+    except Exception as exc:
+        if local:
+            raise LanguageModelUnavailable(
+                f"{key}: {path} is not a loadable causal LM ({exc})"
+            ) from None
+        raise LanguageModelUnavailable(
+            f"{key}: {name_or_path!r} is not available offline (nothing is downloaded at run "
+            f"time). On a machine with network run `huggingface-cli download {name_or_path} "
+            f"--local-dir DIR`, copy DIR here and set {key}=DIR; or use {key}={TINY}"
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def load_saved_lm(path: Path):
+    """(model, tokenizer) of a global-LM artifact written by ``save_pretrained``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+# ------------------------------------------------------------------------------ adapters
+def lora_targets(model) -> list[str] | str:
+    """GPT-2's fused Conv1D projections, else every linear layer (peft's ``all-linear``)."""
+    if getattr(model.config, "model_type", "") == "gpt2":
+        return ["c_attn", "c_proj", "c_fc"]
+    return "all-linear"
+
+
+def attach_adapter(model, kind: str, cfg: Mapping[str, Any]):
+    """Wrap ``model`` in a fresh peft adapter of ``kind``; only the adapter's params train."""
+    from peft import (
+        LoraConfig,
+        PrefixTuningConfig,
+        PromptTuningConfig,
+        PromptTuningInit,
+        TaskType,
+        get_peft_model,
+    )
+
+    if kind == "prompt_tuning":
+        pc = PromptTuningConfig(
+            task_type=TaskType.CAUSAL_LM,
+            num_virtual_tokens=int(cfg.get("num_virtual_tokens", 8)),
+            prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
+        )
+    elif kind == "prefix_tuning":
+        pc = PrefixTuningConfig(
+            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=int(cfg.get("num_virtual_tokens", 8))
+        )
+    elif kind == "lora":
+        targets = cfg.get("target_modules") or lora_targets(model)
+        pc = LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=int(cfg.get("r", 8)),
+            lora_alpha=int(cfg.get("alpha", 16)),
+            lora_dropout=float(cfg.get("dropout", 0.0)),
+            target_modules=list(targets) if not isinstance(targets, str) else targets,
+            fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2",
+        )
+    else:
+        raise ConfigError(
+            "adapter", f"cannot train adapter {kind!r}; trainable ones: {TRAINED_ADAPTERS}"
+        )
+    return get_peft_model(model, pc)
+
+
+def load_adapter(base_model, path: Path):
+    """``PeftModel.from_pretrained``: ``base_model`` (a fresh copy: LoRA edits it) + adapter."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base_model, str(path), is_trainable=False)
+
+
+def trainable_parameters(model: torch.nn.Module) -> dict[str, int]:
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": n_train, "total": sum(p.numel() for p in model.parameters())}
+
+
+# ------------------------------------------------------------------------------ training
+class TextLines(torch.utils.data.Dataset):
+    """Tokenised text lines, each followed by EOS, truncated to ``max_length`` tokens.
+
+    A line ``PROMPT => ANSWER`` is tokenised as two parts (exactly as :func:`generate` sees the
+    prompt) and, with ``answer_only_loss``, only the answer and EOS are scored: the prompt
+    (e.g. random facts in the general corpus) is context, not something to predict. Lines
+    without the separator (a prompt base's fact lines, ``max is my dog .``) are scored after
+    their first word: the topic has no context to predict it from, what follows is the
+    knowledge.
+    """
+
+    def __init__(
+        self,
+        lines: Sequence[str],
+        tokenizer,
+        max_length: int = 128,
+        answer_only_loss: bool = True,
+        sep: str = "=>",
+    ):
+        eos = f" {tokenizer.eos_token}" if tokenizer.eos_token else ""
+        self.items: list[tuple[list[int], int]] = []  # (ids, number of unscored leading tokens)
+        for line in lines:
+            head, found, tail = line.partition(f" {sep} ")
+            if found:
+                prompt = tokenizer(f"{head} {sep}", add_special_tokens=False)["input_ids"]
+                answer = tokenizer(f" {tail}{eos}", add_special_tokens=False)["input_ids"]
+                ids, skip = prompt + answer, len(prompt) if answer_only_loss else 0
+            else:
+                first, _, rest = line.partition(" ")
+                topic = tokenizer(first, add_special_tokens=False)["input_ids"]
+                ids = (
+                    topic
+                    + tokenizer(f" {rest}{eos}" if rest else eos.strip(), add_special_tokens=False)[
+                        "input_ids"
+                    ]
+                )
+                skip = len(topic) if answer_only_loss else 0
+            self.items.append((ids[:max_length], skip))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.items[i]
+
+    def collate(self, batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+        """Right-pad; padded positions are masked out of attention and loss."""
+        width = max(len(ids) for ids, _ in batch)
+        ids_t = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for row, (ids, skip) in enumerate(batch):
+            ids_t[row, : len(ids)] = torch.tensor(ids)
+            mask[row, : len(ids)] = 1
+            labels[row, skip : len(ids)] = torch.tensor(ids[skip:])
+        return {"input_ids": ids_t, "attention_mask": mask, "labels": labels}
+
+
+def text_loader(
+    lines: Sequence[str],
+    tokenizer,
+    batch_size: int,
+    seed: int,
+    max_length: int = 128,
+    answer_only_loss: bool = True,
+):
+    """A seeded shuffling DataLoader over text lines (see :class:`TextLines`)."""
+    data = TextLines(lines, tokenizer, max_length, answer_only_loss)
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.utils.data.DataLoader(
+        data,
+        batch_size=min(int(batch_size), len(data)),
+        shuffle=True,
+        collate_fn=data.collate,
+        generator=gen,
+    )
+
+
+class CausalLMModule(L.LightningModule):
+    """Trains whatever parameters of ``model`` require grad (all of a global LM, an adapter's own)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        name: str = "lm",
+    ):
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay, self.warmup_steps = (
+            float(lr),
+            float(weight_decay),
+            int(warmup_steps),
+        )
+        self.name = name
+        self.loss_history: list[dict[str, float]] = []
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"{self.name}: training loss is {loss.item()} at step {self.global_step}; lower the lr"
+            )
+        self.log("train/loss", loss, prog_bar=True)
+        self.loss_history.append({"step": int(self.global_step), "loss": float(loss.detach())})
+        return loss
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.warmup_steps <= 0:
+            return opt
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / self.warmup_steps)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+# ------------------------------------------------------------------------------ generation
+def generation_device() -> torch.device:
+    """Like Lightning's ``accelerator=auto`` for inference: the GPU when there is one."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def generate(
+    model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 16, batch_size: int = 64
+) -> list[str]:
+    """Greedy continuation of each prompt, decoded and cut at EOS / the first newline.
+
+    Prompts are batched only with prompts of the same token length, so no padding enters the
+    computation and results equal one-by-one generation.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    groups: dict[int, list[int]] = {}
+    for i, ids in enumerate(encoded):
+        groups.setdefault(len(ids), []).append(i)
+    out: list[str] = [""] * len(prompts)
+    eos = tokenizer.eos_token_id
+    for idx in groups.values():
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start : start + batch_size]
+            ids = torch.tensor([encoded[i] for i in chunk], device=device)
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=int(max_new_tokens),
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=eos,
+                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+            )
+            for row, i in enumerate(chunk):
+                new = gen[row, ids.shape[1] :].tolist()
+                if eos in new:
+                    new = new[: new.index(eos)]
+                text = tokenizer.decode(new, skip_special_tokens=True)
+                out[i] = " ".join(text.split("\n")[0].split())
+    return out
