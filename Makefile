@@ -22,7 +22,7 @@ run: install
 	$(BIN)/python -m semcom_exp
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check .
