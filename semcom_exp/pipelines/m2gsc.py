@@ -90,7 +90,9 @@ def data_config(cfg: DictConfig) -> DictConfig:
         needed = sum(int(cfg.m2gsc.frames[name]) for name in FRAME_SETS)
         synth = data.synthetic
         synth.frames_per_scenario = max(int(synth.get("frames_per_scenario") or 0), needed)
-        synth.num_scenarios = max(int(synth.get("num_scenarios") or 0), int(cfg.m2gsc.num_receivers))
+        synth.num_scenarios = max(
+            int(synth.get("num_scenarios") or 0), int(cfg.m2gsc.num_receivers)
+        )
     return data
 
 
