@@ -307,6 +307,13 @@ class DiffusionDecoder(L.LightningModule):
         loss, loss_eps = self._losses(batch, t, noise)
         return {"loss": loss.item(), "loss_eps": loss_eps.item()}
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the per-step loss history in checkpoints, so a resumed stage's curve is whole."""
+        checkpoint["loss_history"] = list(self.loss_history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss_history = list(checkpoint.get("loss_history", []))
+
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         if self.warmup_steps <= 0:
