@@ -1,0 +1,47 @@
+"""Figure of `lam_msc/end2end`: accuracy vs SNR per modality and variant (from results.csv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+MODALITY_ORDER = ("image", "audio", "video")
+STYLE = {
+    "no_lkb": ("C3", "*", "-"),
+    "ls": ("C0", "o", "--"),
+    "perfect": ("k", "s", "-"),
+    "unimodal": ("C2", "^", ":"),
+}
+
+
+def accuracy_vs_snr(run_dir: Path, cfg=None) -> dict[str, Figure]:
+    """One panel per modality: accuracy (cosine >= threshold) per variant, chance dotted."""
+    frame = pd.read_csv(Path(run_dir) / "results.csv")
+    present = list(dict.fromkeys(frame["modality"]))
+    mods = [m for m in MODALITY_ORDER if m in present] + [
+        m for m in present if m not in MODALITY_ORDER
+    ]
+    fig, axes = plt.subplots(1, len(mods), figsize=(4.2 * len(mods), 3.4), squeeze=False)
+    for ax, modality in zip(axes[0], mods, strict=True):
+        part = frame[frame["modality"] == modality]
+        for variant, g in part.groupby("variant", sort=False):
+            g = g.groupby("snr_db", as_index=False)[["accuracy", "accuracy_shuffled"]].mean()
+            color, marker, line = STYLE.get(variant, ("C7", "x", "-"))
+            ax.plot(g["snr_db"], g["accuracy"], color=color, marker=marker, ls=line, label=variant)
+        chance = part.groupby("snr_db", as_index=False)["accuracy_shuffled"].mean()
+        ax.plot(chance["snr_db"], chance["accuracy_shuffled"], color="C7", ls=":", label="chance")
+        n = int(part["n"].max()) if len(part) else 0
+        ax.set_title(f"{modality} (n = {n} held-out)")
+        ax.set_xlabel("SNR (dB)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (cosine >= 0.6)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return {"end2end_accuracy_vs_snr": fig}

@@ -1,0 +1,99 @@
+"""LAM-MSC end to end: CLI smoke (debug), bad variants, the sample split and the SC corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from semcom_exp.data.text_corpus import TextCorpus
+from semcom_exp.errors import ConfigError
+from semcom_exp.pipelines.end2end import check_end2end_config, csi_of, sc_corpus, split_indices
+from tests.conftest import read_json, run_cli
+
+
+def test_cli_smoke_debug(tmp_path: Path):
+    proc = run_cli("experiment=lam_msc/end2end", "debug=default", tmp=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    frame = pd.read_csv(tmp_path / "run" / "results.csv")
+    for col in (
+        "modality",
+        "variant",
+        "snr_db",
+        "accuracy",
+        "accuracy_shuffled",
+        "bleu",
+        "bleu1",
+        "n",
+    ):
+        assert col in frame.columns
+    assert set(frame["modality"]) == {"image", "audio", "video"}
+    assert set(frame["variant"]) == {"no_lkb", "ls", "perfect", "unimodal"}
+    assert set(frame["snr_db"]) == {0.0, 20.0}
+    assert frame["accuracy"].between(0, 1).all() and frame["accuracy_shuffled"].between(0, 1).all()
+    assert (frame["n"] >= 1).all()
+    assert set(frame.loc[frame["variant"] == "ls", "csi"]) == {"ls"}
+    summary = read_json(tmp_path / "run" / "results.json")
+    assert summary["sc_unimodal_train_modalities"] == "image"
+    assert summary["image_num_test"] + summary["image_num_train"] == 6
+    assert (tmp_path / "run" / "figures" / "end2end_accuracy_vs_snr.png").exists()
+
+
+def test_cli_unknown_variant_exits_2_naming_the_key(tmp_path: Path):
+    proc = run_cli(
+        "experiment=lam_msc/end2end", "end2end.variants=[ls,telepathy]", tmp=tmp_path, timeout=120
+    )
+    assert proc.returncode == 2
+    assert "end2end.variants" in proc.stderr and "telepathy" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    cache = tmp_path / "cache"
+    assert not cache.exists() or not any(cache.rglob("*"))  # failed before any data work
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("variants", ["full"]), ("modalities", ["smell"]), ("unimodal_modality", "audio")],
+)
+def test_bad_settings_name_the_key(key: str, value):
+    node = {
+        "modalities": ["image"],
+        "data": {"image": {}},
+        "variants": ["no_lkb", "unimodal"],
+        "channel": "ofdm",
+        "unimodal_modality": "image",
+        "test_fraction": 0.5,
+        "max_samples": 4,
+        "mma_train_copies": 1,
+        "snr_db": [0],
+    }
+    node[key] = value
+    with pytest.raises(ConfigError) as err:
+        check_end2end_config(OmegaConf.create({"end2end": node}))
+    assert err.value.key == f"end2end.{key}"
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    train, test = split_indices(10, 0.5, seed=3)
+    assert split_indices(10, 0.5, seed=3) == (train, test)
+    assert not set(train) & set(test) and sorted(train + test) == list(range(10))
+    assert len(test) == 5
+    assert split_indices(2, 0.9, seed=0)[0]  # one training sample is always kept
+
+
+def test_sc_corpus_adds_only_training_texts():
+    base = TextCorpus(train=["a cat"], test=["a dog"], source="x")
+    texts = {
+        "image": {"train": ["person, dog"], "test": ["cow"]},
+        "video": {"train": ["biking"], "test": ["rowing"]},
+    }
+    corpus = sc_corpus(base, texts, ["image"], copies=2)
+    assert corpus.train == ["a cat", "person, dog", "person, dog"]
+    assert "cow" not in corpus.train and "biking" not in corpus.train
+
+
+def test_cge_falls_back_to_perfect_off_the_ofdm_grid():
+    assert csi_of("no_lkb", "ofdm") == "cge"
+    assert csi_of("no_lkb", "awgn") == "perfect"
+    assert csi_of("ls", "rayleigh") == "ls"
