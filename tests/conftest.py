@@ -34,6 +34,19 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def main_in_process(monkeypatch, capsys, *overrides: str) -> tuple[int, str]:
+    """`python -m semcom_exp OVERRIDES` run in this process (saves a start-up): (exit code, stderr)."""
+    from semcom_exp.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["semcom_exp", *overrides])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
     import torch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,8 @@ from semcom_exp.cache import ArtifactCache
 from semcom_exp.data import synthetic_video as sv
 from semcom_exp.data.ucf101 import UCF101Dataset, class_words, find_root, open_ucf101
 from semcom_exp.errors import ConfigError, DataError
-from tests.conftest import read_json, run_cli
+
+from .conftest import main_in_process, read_json, run_cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ucf101"
 SMALL = {
@@ -208,19 +208,6 @@ def test_synthetic_config_errors_name_the_key():
 
 
 # --------------------------------------------------------------------------------------- CLI
-
-
-def main_in_process(monkeypatch, capsys, *overrides: str) -> tuple[int, str]:
-    """`python -m semcom_exp OVERRIDES` run in this process: (exit code, stderr)."""
-    from semcom_exp.__main__ import main
-
-    monkeypatch.setattr(sys, "argv", ["semcom_exp", *overrides])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
 
 
 def test_cli_data_summary(above, tmp_path):

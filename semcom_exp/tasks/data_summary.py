@@ -18,10 +18,12 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     n_examples = int(cfg.get("num_examples", 5))
     examples = [dataset.semantic_text(i) for i in range(min(n_examples, len(dataset)))]
     rows = [{"index": i, "text": t} for i, t in enumerate(examples)]
+    extras = getattr(dataset, "summary_extras", None)  # reader facts, e.g. audio_source
     summary = {
         "data": cfg.data.name,
         "root": str(dataset.root),
         "num_samples": len(dataset),
         "examples": examples,
+        **(extras() if callable(extras) else {}),
     }
     return RunOutput(rows=rows, summary=summary)
