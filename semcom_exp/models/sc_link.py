@@ -19,6 +19,10 @@ equaliser: the decoder gets y itself). Equaliser: ``mmse`` one-tap
 ``conj(h) y / (|h|^2 + no)`` (bounded on deep fades) or ``zf`` ``y / h``. The draws consume
 the link's generator in the same order whatever the CSI source, so after :meth:`reseed`
 every source sees the same channels and noise (a paired comparison).
+
+``SemanticLink.receive(z, snr_db, csi) -> (x_zf, no_eff)`` is the same transmission for a
+bit receiver (the conventional baseline, ``conventional_link.py``): zero-forced symbols and
+the per-symbol effective noise variance ``no / |h_hat|^2`` for a soft demapper.
 """
 
 from __future__ import annotations
@@ -143,23 +147,61 @@ class SemanticLink:
     # ----------------------------------------------------------------------------- send
     def __call__(self, z: torch.Tensor, snr_db: torch.Tensor | float, csi: str) -> torch.Tensor:
         """Equalised symbols (B, N) on ``z``'s device; ``snr_db`` a number or (B,) tensor."""
+        device = z.device
+        y, h_hat, no = self._observe(z, snr_db, csi)
+        out = y if h_hat is None else equalize(y, h_hat, no, self.equalizer)
+        return self._to_message(out).to(device)
+
+    def receive(
+        self, z: torch.Tensor, snr_db: torch.Tensor | float, csi: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What a bit receiver needs: zero-forced symbols and their noise variance, both (B, N).
+
+        ``x_zf = y / h_hat`` (the ``zf`` equaliser) and ``no_eff = no / |h_hat|^2`` with
+        ``|h_hat|^2`` floored at ``ZF_FLOOR`` (a deep fade gives a huge variance, i.e. LLRs
+        near 0, not a division by zero). csi=none: ``y`` itself and ``no``. The channel, noise
+        and pilot draws are the very ones :meth:`__call__` makes after the same reseed. The
+        variance treats ``h_hat`` as exact (the LS / CGE estimation error is not added).
+        """
+        device = z.device
+        y, h_hat, no = self._observe(z, snr_db, csi)
+        if h_hat is None:
+            x_zf, no_eff = y, torch.broadcast_to(no, y.shape)
+        else:
+            x_zf = equalize(y, h_hat, no, "zf")
+            no_eff = torch.broadcast_to(no / h_hat.abs().square().clamp_min(ZF_FLOOR), y.shape)
+        return self._to_message(x_zf).to(device), self._to_message(no_eff).to(device)
+
+    def _to_message(self, t: torch.Tensor) -> torch.Tensor:
+        """(B * grids, D) or (B, blocks, block) channel layout -> the message's (B, N)."""
+        B = t.shape[0] // self.num_grids if self.kind == "ofdm" else t.shape[0]
+        return t.reshape(B, -1)[:, : self.num_symbols]
+
+    def _observe(
+        self, z: torch.Tensor, snr_db: torch.Tensor | float, csi: str
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Send ``z``; return (y_data, h_hat, no) in the channel's layout (h_hat None: csi=none).
+
+        The one code path of :meth:`__call__` and :meth:`receive`: the draws (channel, noise,
+        pilot observation) are consumed in the same order whatever the CSI source.
+        """
         check_csi(csi, self.kind)
         if z.dim() != 2 or z.shape[1] != self.num_symbols or not torch.is_complex(z):
             raise ValueError(
                 f"expected complex symbols (B, {self.num_symbols}), got {tuple(z.shape)} {z.dtype}"
             )
-        device = z.device
         z = z.to("cpu", torch.complex64)
         snr = (
             torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(z.shape[0]).contiguous()
         )
         if self.kind == "ofdm":
-            out = self._ofdm(z, snr, csi)
-        else:
-            out = self._flat(z, snr, csi)
-        return out.to(device)
+            return self._ofdm(z, snr, csi)
+        return self._flat(z, snr, csi)
 
-    def _flat(self, z: torch.Tensor, snr: torch.Tensor, csi: str) -> torch.Tensor:
+    def _flat(
+        self, z: torch.Tensor, snr: torch.Tensor, csi: str
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """y_data (B, blocks, block), h_hat (B, blocks, 1), no (B, 1, 1)."""
         B, P, b, nb = z.shape[0], self.flat_pilots, self.block, self.num_blocks
         if csi == "ls" and P == 0:
             raise ConfigError("sc.flat_pilots", "csi=ls needs at least one pilot symbol per block")
@@ -175,13 +217,14 @@ class SemanticLink:
         h_block = h.reshape(B, nb, P + b)[:, :, 0]  # (B, nb)
         y_data = y[..., P:]
         if csi == "none":
-            out = y_data
-        else:
-            h_hat = h_block if csi == "perfect" else y[..., :P].mean(dim=-1)
-            out = equalize(y_data, h_hat[..., None], no[:, None, None], self.equalizer)
-        return out.reshape(B, nb * b)[:, : self.num_symbols]
+            return y_data, None, no[:, None, None]
+        h_hat = h_block if csi == "perfect" else y[..., :P].mean(dim=-1)
+        return y_data, h_hat[..., None], no[:, None, None]
 
-    def _ofdm(self, z: torch.Tensor, snr: torch.Tensor, csi: str) -> torch.Tensor:
+    def _ofdm(
+        self, z: torch.Tensor, snr: torch.Tensor, csi: str
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """y_data (B * grids, D), H_hat on the data REs (B * grids, D), no (B * grids, 1)."""
         B, G, D = z.shape[0], self.num_grids, self.num_data
         if csi == "cge" and self.cge is None:
             raise ConfigError("sc.csi", "csi=cge needs the trained CGE estimator (none was given)")
@@ -196,15 +239,11 @@ class SemanticLink:
         obs = self.ofdm.observe_pilots(H, snr_g)  # always drawn: same noise for every source
         y_data = y[:, self.data_mask]
         if csi == "none":
-            out = y_data
+            return y_data, None, no[:, None]
+        if csi == "perfect":
+            H_hat = H
+        elif csi == "ls":
+            H_hat = self.ls(obs)
         else:
-            if csi == "perfect":
-                H_hat = H
-            elif csi == "ls":
-                H_hat = self.ls(obs)
-            else:
-                H_hat = self.cge(obs)
-            out = equalize(
-                y_data, H_hat[:, self.data_mask].to(y.dtype), no[:, None], self.equalizer
-            )
-        return out.reshape(B, G * D)[:, : self.num_symbols]
+            H_hat = self.cge(obs)
+        return y_data, H_hat[:, self.data_mask].to(y.dtype), no[:, None]
