@@ -30,7 +30,17 @@ def test_cli_smoke_debug(tmp_path: Path):
     ):
         assert col in frame.columns
     assert set(frame["modality"]) == {"image", "audio", "video"}
-    assert set(frame["variant"]) == {"no_lkb", "ls", "perfect", "unimodal"}
+    assert set(frame["variant"]) == {
+        "full",
+        "sender_lkb",
+        "keywords",
+        "no_lkb",
+        "ls",
+        "perfect",
+        "unimodal",
+        "conventional",
+    }
+    assert (frame["channel_uses"] > 0).all() and frame["channel_uses"].nunique() == 1
     assert set(frame["snr_db"]) == {0.0, 20.0}
     assert frame["accuracy"].between(0, 1).all() and frame["accuracy_shuffled"].between(0, 1).all()
     assert (frame["n"] >= 1).all()
@@ -39,14 +49,28 @@ def test_cli_smoke_debug(tmp_path: Path):
     assert summary["sc_unimodal_train_modalities"] == "image"
     assert summary["image_num_test"] + summary["image_num_train"] == 6
     assert (tmp_path / "run" / "figures" / "end2end_accuracy_vs_snr.png").exists()
+    for m in ("image", "audio", "video"):
+        for key in ("lkb_extract_accuracy", "lkb_ideal_accuracy", "keywords_only_accuracy"):
+            assert 0.0 <= summary[f"{key}_{m}"] <= 1.0
+    examples = pd.read_csv(tmp_path / "run" / "examples.csv", keep_default_na=False)
+    plain = examples[examples["variant"] == "no_lkb"]
+    assert (plain["sent"] == plain["original"]).all()  # without an LKB the MMA text is sent
+    keys = examples[examples["variant"] == "keywords"]
+    assert (keys["sent"].str.len() < keys["original"].str.len()).any()  # function words dropped
 
 
-def test_cli_unknown_variant_exits_2_naming_the_key(tmp_path: Path):
-    proc = run_cli(
-        "experiment=lam_msc/end2end", "end2end.variants=[ls,telepathy]", tmp=tmp_path, timeout=120
-    )
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("end2end.variants=[ls,telepathy]", "end2end.variants", "telepathy"),
+        ("end2end.lkb.adapter=in_context", "end2end.lkb.adapter", "in_context"),
+        ("end2end.conventional.bits_per_symbol=3", "end2end.conventional.bits_per_symbol", "3"),
+    ],
+)
+def test_cli_bad_setting_exits_2_naming_the_key(tmp_path: Path, override: str, key: str, value):
+    proc = run_cli("experiment=lam_msc/end2end", override, tmp=tmp_path, timeout=120)
     assert proc.returncode == 2
-    assert "end2end.variants" in proc.stderr and "telepathy" in proc.stderr
+    assert key in proc.stderr and value in proc.stderr
     assert "Traceback" not in proc.stderr
     cache = tmp_path / "cache"
     assert not cache.exists() or not any(cache.rglob("*"))  # failed before any data work
@@ -54,7 +78,7 @@ def test_cli_unknown_variant_exits_2_naming_the_key(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("variants", ["full"]), ("modalities", ["smell"]), ("unimodal_modality", "audio")],
+    [("variants", ["telepathy"]), ("modalities", ["smell"]), ("unimodal_modality", "audio")],
 )
 def test_bad_settings_name_the_key(key: str, value):
     node = {
@@ -91,6 +115,10 @@ def test_sc_corpus_adds_only_training_texts():
     corpus = sc_corpus(base, texts, ["image"], copies=2)
     assert corpus.train == ["a cat", "person, dog", "person, dog"]
     assert "cow" not in corpus.train and "biking" not in corpus.train
+    keyed = sc_corpus(
+        base, {"image": {"train": ["a dog on the sofa"], "test": []}}, ["image"], 1, True
+    )
+    assert keyed.train == ["a cat", "a dog on the sofa", "dog sofa"]  # the link's LKB strings too
 
 
 def test_cge_falls_back_to_perfect_off_the_ofdm_grid():

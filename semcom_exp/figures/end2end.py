@@ -13,6 +13,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 MODALITY_ORDER = ("image", "audio", "video")
 STYLE = {
+    "full": ("C1", "D", "-"),
+    "sender_lkb": ("C4", "v", "-."),
+    "conventional": ("C5", "P", "--"),
     "no_lkb": ("C3", "*", "-"),
     "ls": ("C0", "o", "--"),
     "perfect": ("k", "s", "-"),

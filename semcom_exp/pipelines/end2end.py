@@ -10,14 +10,26 @@ the link and scored against the MMA text (cosine >= ``end2end.threshold``).
 
 Variants (``end2end.variants``, the ``variant`` column):
 
-- ``no_lkb``: the SC link with CGE CSI (on ofdm; perfect CSI elsewhere), no LKB.
-- ``ls``: the same SC model with LS CSI instead of CGE.
-- ``perfect``: the same SC model with the true channel (an upper bound for the CSI).
+- ``full``: the whole chain: the sender's LKB extracts the MMA text's key semantics, they go
+  over the SC link with CGE CSI, the receiver's LKB expands them
+  (:mod:`semcom_exp.pipelines.end2end_lkb`).
+- ``sender_lkb``: the sender's LKB only: its key semantics over the link, scored as received
+  (what the receiver's LKB adds is ``full`` minus this).
+- ``keywords``: the key-semantics RULE's output (:func:`key_semantics`, a perfect extractor)
+  over the link, no LKB at either end: what sending key semantics costs or gains, apart
+  from how well the LKB's LM extracts and expands them.
+- ``no_lkb``: the MMA text itself over the SC link with CGE CSI (on ofdm; perfect CSI
+  elsewhere).
+- ``ls``: as ``no_lkb`` with LS CSI instead of CGE.
+- ``perfect``: as ``no_lkb`` with the true channel (an upper bound for the CSI).
 - ``unimodal``: an SC model trained on the corpus plus the MMA texts of ONE modality
   (``end2end.unimodal_modality``) only, with CGE CSI, evaluated on every modality.
+- ``conventional``: no semantics: the MMA text as bits (``end2end.conventional``: UTF-8 or
+  Huffman, Sionna 5G LDPC + QAM) in the SC model's channel uses, on the same channel draws,
+  with CGE CSI (:mod:`semcom_exp.models.conventional_link`).
 
-``full`` (LKB + CGE) is not implemented: the LKB stage's persona task (a user's named entities)
-has no counterpart in the MMA texts, see docs/end2end.md; asking for it is a ConfigError.
+Every variant but ``unimodal`` uses the same SC model; with a key-semantics variant its
+training texts also hold the key semantics of the training samples (what the link carries).
 """
 
 from __future__ import annotations
@@ -36,7 +48,10 @@ from semcom_exp.data import open_dataset
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
 from semcom_exp.metrics.text import bleu
+from semcom_exp.models.conventional_link import ConventionalLink, check_conventional_config
 from semcom_exp.models.sc_link import CHANNEL_KINDS
+from semcom_exp.models.sc_tokenizer import split_words
+from semcom_exp.pipelines.end2end_lkb import build_knowledge_base, check_lkb_node
 from semcom_exp.pipelines.sc import (
     TextScorer,
     channel_configs,
@@ -46,16 +61,23 @@ from semcom_exp.pipelines.sc import (
     train_sc_model,
 )
 from semcom_exp.runner import RunContext, RunOutput
+from semcom_exp.semantics.key_semantics import key_semantics
 from semcom_exp.semantics.mma import MODALITIES, build_mma
 
 log = logging.getLogger(__name__)
 
-VARIANTS = {"no_lkb": "cge", "ls": "ls", "perfect": "perfect", "unimodal": "cge"}
-NOT_IMPLEMENTED = {
-    "full": "the LKB is not wired into end2end: its persona task (a user's named entities) has "
-    "no counterpart in the MMA texts (class names, transcripts, action words); see "
-    "docs/end2end.md. Use no_lkb | ls | perfect | unimodal",
+VARIANTS = {
+    "full": "cge",
+    "sender_lkb": "cge",
+    "keywords": "cge",
+    "no_lkb": "cge",
+    "ls": "ls",
+    "perfect": "perfect",
+    "unimodal": "cge",
+    "conventional": "cge",
 }
+LKB_VARIANTS = ("full", "sender_lkb")
+KEY_VARIANTS = (*LKB_VARIANTS, "keywords")  # the link carries key semantics, not the MMA text
 NUM_EXAMPLES = 3
 
 
@@ -92,8 +114,6 @@ def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, li
     if not variants:
         raise ConfigError("end2end.variants", f"give at least one of {list(VARIANTS)}")
     for v in variants:
-        if v in NOT_IMPLEMENTED:
-            raise ConfigError("end2end.variants", f"variant {v!r}: {NOT_IMPLEMENTED[v]}")
         if v not in VARIANTS:
             raise ConfigError(
                 "end2end.variants", f"unknown variant {v!r}; use one of {list(VARIANTS)}"
@@ -115,6 +135,14 @@ def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, li
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
             raise ConfigError(f"end2end.{key}", f"expected a positive integer, got {value!r}")
+    if any(v in LKB_VARIANTS for v in variants):
+        check_lkb_node(e2e)
+    if "conventional" in variants:
+        channel_dim = (cfg.get("model") or {}).get("channel_dim")
+        check_conventional_config(
+            _plain(e2e.get("conventional")) or {},
+            num_symbols=int(channel_dim) // 2 if isinstance(channel_dim, int) else None,
+        )
     snrs = snr_list(_plain(e2e.snr_db), "end2end.snr_db")
     return modalities, variants, channel, snrs
 
@@ -171,10 +199,16 @@ def mma_texts(cfg: DictConfig, ctx: RunContext, modalities: list[str]) -> dict[s
 
 
 def sc_corpus(
-    base: TextCorpus, texts: dict[str, dict], modalities: list[str], copies: int
+    base: TextCorpus,
+    texts: dict[str, dict],
+    modalities: list[str],
+    copies: int,
+    with_keys: bool = False,
 ) -> TextCorpus:
-    """The text corpus plus the MMA texts of the training samples of ``modalities``."""
-    extra = [t for m in modalities for t in texts[m]["train"]] * copies
+    """The text corpus plus the MMA texts of the training samples of ``modalities`` (and, with
+    ``with_keys``, their key semantics: what the link carries behind a sender LKB)."""
+    train = [t for m in modalities for t in texts[m]["train"]]
+    extra = (train + ([key_semantics(t) for t in train] if with_keys else [])) * copies
     return TextCorpus(train=list(base.train) + extra, test=list(base.test), source=base.source)
 
 
@@ -189,7 +223,7 @@ def _keyed_cfg(view: DictConfig, corpus: TextCorpus, tag: str) -> DictConfig:
 
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
-    """Train (or reuse) the SC model(s), send every held-out MMA text, score per variant."""
+    """Train (or reuse) the SC model(s) and LKBs, send every held-out MMA text, score per variant."""
     modalities, variants, channel, snrs = check_end2end_config(cfg)
     view = _sc_view(cfg, channel, variants, snrs)
     check_sc_config(view)
@@ -199,6 +233,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     texts = mma_texts(cfg, ctx, modalities)
     base = load_corpus(view.data)
     copies = int(e2e.mma_train_copies)
+    with_lkb = any(v in LKB_VARIANTS for v in variants)
+    with_keys = any(v in KEY_VARIANTS for v in variants)
     summary: dict[str, Any] = {"channel": channel, "seed": seed}
 
     cge = None
@@ -209,11 +245,13 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         summary["cge_estimator"] = cge.name
 
     models: dict[str, Any] = {}
+    corpora: dict[str, TextCorpus] = {}
     groups = {"multimodal": modalities}
     if "unimodal" in variants:
         groups["unimodal"] = [str(e2e.unimodal_modality)]
     for tag, mods in groups.items():
-        corpus = sc_corpus(base, texts, mods, copies)
+        corpus = sc_corpus(base, texts, mods, copies, with_keys=with_keys and tag == "multimodal")
+        corpora[tag] = corpus
         model, path = train_sc_model(
             _keyed_cfg(view, corpus, tag), ctx, channel, node, corpus, seed
         )
@@ -225,7 +263,20 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             summary[f"unk_rate_{tag}_{m}"] = float(model.tokenizer.unk_rate(texts[m]["test"]))
             summary[f"truncated_{tag}_{m}"] = float(model.tokenizer.truncated(texts[m]["test"]))
 
+    conventional = None
+    if "conventional" in variants:  # the SC model's link: same channel uses, same draws
+        conventional = ConventionalLink.from_config(
+            models["multimodal"].link, _plain(e2e.conventional), corpora["multimodal"].train
+        )
+        summary["conventional_info_bits"] = int(conventional.info_bits)
+        for m in modalities:
+            summary[f"truncated_conventional_{m}"] = conventional.truncated(texts[m]["test"])
+
     scorer = TextScorer(str(e2e.text_model), ctx.cache.root, float(e2e.threshold))
+    kb = None
+    if with_lkb:
+        kb, kb_summary = build_knowledge_base(cfg, ctx, base.train, texts, modalities)
+        summary.update(kb_summary)
     rows: list[dict[str, Any]] = []
     examples: list[dict[str, Any]] = []
     for modality in modalities:
@@ -233,14 +284,27 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         summary[f"mma_{modality}"] = texts[modality]["backend"]
         summary[f"{modality}_num_train"] = len(texts[modality]["train"])
         summary[f"{modality}_num_test"] = len(refs)
+        summary[f"words_{modality}"] = _mean_words(refs)
+        keys = None
+        if kb is not None:
+            keys = kb.extract(modality, refs)
+            summary.update(_lkb_summary(modality, kb, keys, refs, scorer, seed))
         for variant in variants:
             model = models["unimodal" if variant == "unimodal" else "multimodal"]
-            ids = model.tokenizer.encode(refs)
+            sent = {"keywords": [key_semantics(r) for r in refs]}.get(
+                variant, keys if variant in LKB_VARIANTS else refs
+            )
+            ids = model.tokenizer.encode(sent)
             csi = csi_of(variant, channel)
             for snr in snrs:
                 model.link.reseed(eval_seed(seed, channel, snr))
-                pred = model.transmit(ids, snr, csi, int(e2e.eval_batch_size))
-                out = model.tokenizer.decode(pred)
+                if variant == "conventional":
+                    out = conventional.send(sent, snr, csi, int(e2e.eval_batch_size))
+                else:
+                    pred = model.transmit(ids, snr, csi, int(e2e.eval_batch_size))
+                    out = model.tokenizer.decode(pred)
+                if variant == "full":
+                    out = kb.expand(modality, out)
                 score = scorer.score(out, refs, seed)
                 rows.append(
                     {
@@ -250,9 +314,13 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
                         "accuracy": score["accuracy"],
                         "accuracy_shuffled": score["accuracy_shuffled"],
                         "bleu": score["bleu"],
-                        "bleu1": bleu(out, [r.lower() for r in refs], n_gram=1),  # link lower-cases
+                        "bleu1": bleu(
+                            lowered(out), lowered(refs), n_gram=1
+                        ),  # SC output is uncased
                         "cosine_mean": score["cosine_mean"],
                         "n": len(refs),
+                        "words_sent": _mean_words(sent),
+                        "channel_uses": int(model.link.channel_uses),
                         "seed": seed,
                         "csi": csi,
                         "channel": channel,
@@ -264,9 +332,12 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
                         "variant": variant,
                         "snr_db": snr,
                         "original": o,
+                        "sent": t,
                         "recovered": r,
                     }  # fmt: skip
-                    for o, r in zip(refs[:NUM_EXAMPLES], out[:NUM_EXAMPLES], strict=True)
+                    for o, t, r in zip(
+                        refs[:NUM_EXAMPLES], sent[:NUM_EXAMPLES], out[:NUM_EXAMPLES], strict=True
+                    )
                 ]
     pd.DataFrame(examples).to_csv(ctx.run_dir / "examples.csv", index=False)
     frame = pd.DataFrame(rows)
@@ -279,3 +350,30 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             summary[f"accuracy_{modality}_{variant}_snr{snr:g}"] = float(h["accuracy"].mean())
     log.info("end2end: %d result rows in %s", len(rows), ctx.run_dir)
     return RunOutput(rows=rows, summary=summary)
+
+
+def _mean_words(texts: list[str]) -> float:
+    """Mean word / punctuation tokens per text (the SC tokenizer's split)."""
+    return float(np.mean([len(split_words(t)) for t in texts])) if texts else 0.0
+
+
+def _lkb_summary(
+    modality: str, kb: Any, keys: list[str], refs: list[str], scorer: TextScorer, seed: int
+) -> dict[str, float]:
+    """The LKB alone, over an ideal link: extraction vs the rule, the round trip's accuracy,
+    and the accuracy of the key semantics themselves with no recovery."""
+    gold = [key_semantics(r) for r in refs]
+    round_trip = kb.expand(modality, keys)
+    return {
+        f"lkb_extract_accuracy_{modality}": float(
+            np.mean([k == g for k, g in zip(keys, gold, strict=True)])
+        ),
+        f"lkb_ideal_accuracy_{modality}": scorer.score(round_trip, refs, seed)["accuracy"],
+        f"keywords_only_accuracy_{modality}": scorer.score(gold, refs, seed)["accuracy"],
+        f"words_keys_{modality}": _mean_words(keys),
+    }
+
+
+def lowered(texts: list[str]) -> list[str]:
+    """Lower-cased texts: BLEU-1 compares words, and the SC link's word tokenizer is uncased."""
+    return [t.lower() for t in texts]

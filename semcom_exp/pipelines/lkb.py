@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,12 @@ def check_lkb_config(cfg: DictConfig) -> None:
         raise ConfigError("model.lora.r", "the LoRA rank must be >= 1")
 
 
+def quiet_lm_warnings() -> None:
+    """Silence peft / transformers chatter that is harmless here."""
+    for noise in (".*is_gradient_checkpointing.*", ".*Position ids are not supported.*"):
+        warnings.filterwarnings("ignore", message=noise)
+
+
 # ------------------------------------------------------------------------------ stage 1
 def load_personas(cfg: DictConfig, ctx: RunContext) -> list[P.Persona]:
     """The configured users' prompt bases and evaluation messages (synthetic or from disk);
@@ -109,8 +116,8 @@ def load_personas(cfg: DictConfig, ctx: RunContext) -> list[P.Persona]:
 
 
 # ------------------------------------------------------------------------------ stage 2
-def _global_stage_config(cfg: DictConfig) -> dict:
-    m = cfg.model
+def global_stage_config(m: DictConfig, seed: int) -> dict:
+    """The global-LM stage's cache key from an LKB model node (``conf/model/lkb.yaml``)."""
     out = {
         "lm": str(m.lm),
         "general_documents": int(m.general_documents),
@@ -120,7 +127,7 @@ def _global_stage_config(cfg: DictConfig) -> dict:
         "global_lr": float(m.global_lr),
         "warmup_steps": int(m.warmup_steps),
         "max_length": int(m.max_length),
-        "seed": int(cfg.seed),
+        "seed": int(seed),
     }
     if out["lm"] == M.TINY:
         out["tiny"] = _plain(m.tiny)
@@ -138,40 +145,66 @@ def _fit(cfg: DictConfig, model, tokenizer, lines, name, steps, batch_size, lr, 
     return pd.DataFrame(module.loss_history, columns=["step", "loss"])
 
 
-def train_global_lm(cfg: DictConfig, ctx: RunContext) -> Path:
-    """Stage 2 (cached): the global LM + tokenizer, saved with ``save_pretrained``."""
-    sc = _global_stage_config(cfg)
+def train_lm(
+    cfg: DictConfig,
+    ctx: RunContext,
+    stage: dict,
+    vocabulary: Callable[[], Sequence[str]],
+    documents: Callable[[], list[str]],
+) -> Path:
+    """A cached global LM + tokenizer (``save_pretrained``), trained on ``documents()``.
+
+    ``stage`` (:func:`global_stage_config`, plus whatever identifies the documents) is the
+    cache key; ``vocabulary()`` is the tiny LM's word list (unused for a pretrained ``lm``).
+    """
 
     def compute(out: Path, work: Path) -> None:
-        torch.manual_seed(sc["seed"])
-        if sc["lm"] == M.TINY:
-            tokenizer = M.word_tokenizer(P.vocabulary())
-            model = M.tiny_gpt2(tokenizer, **sc["tiny"])
+        torch.manual_seed(stage["seed"])
+        if stage["lm"] == M.TINY:
+            tokenizer = M.word_tokenizer(vocabulary())
+            model = M.tiny_gpt2(tokenizer, **stage["tiny"])
         else:
-            model, tokenizer = M.load_causal_lm(sc["lm"])
-        docs = P.general_corpus(sc["general_documents"], sc["seed"], sc["context_share"])
+            model, tokenizer = M.load_causal_lm(stage["lm"])
         losses = _fit(
-            cfg, model, tokenizer, docs, "lkb_global", sc["global_steps"], sc["global_batch_size"],
-            sc["global_lr"], sc["warmup_steps"], sc["seed"], sc["max_length"], work,
+            cfg, model, tokenizer, documents(), "lkb_global", stage["global_steps"],
+            stage["global_batch_size"], stage["global_lr"], stage["warmup_steps"], stage["seed"],
+            stage["max_length"], work,
         )  # fmt: skip
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         losses.to_csv(out / "losses.csv", index=False)
 
-    return ctx.cache.get_or_compute("lkb_global_lm", sc, GLOBAL_VERSION, compute)
+    return ctx.cache.get_or_compute("lkb_global_lm", stage, GLOBAL_VERSION, compute)
+
+
+def train_global_lm(cfg: DictConfig, ctx: RunContext) -> Path:
+    """Stage 2 (cached): the global LM pre-trained on the general persona corpus."""
+    stage = global_stage_config(cfg.model, int(cfg.seed))
+    return train_lm(
+        cfg, ctx, stage, P.vocabulary,
+        lambda: P.general_corpus(stage["general_documents"], stage["seed"], stage["context_share"]),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ stage 3
 def train_adapter(
-    cfg: DictConfig, ctx: RunContext, global_path: Path, persona: P.Persona, kind: str
+    cfg: DictConfig,
+    ctx: RunContext,
+    global_path: Path,
+    user: str,
+    prompt_base: Sequence[str],
+    kind: str,
+    model_cfg: DictConfig | None = None,
 ) -> Path:
-    """Stage 3 (cached): ``kind`` adapter of one user, trained on the user's prompt base."""
-    m = cfg.model
+    """Stage 3 (cached): ``kind`` adapter of one user, trained on the user's prompt base.
+
+    ``model_cfg``: the LKB model node (default ``cfg.model``)."""
+    m = cfg.model if model_cfg is None else model_cfg
     adapter_cfg = _plain(m[kind])
-    base_hash = hashlib.sha256("\n".join(persona.prompt_base).encode()).hexdigest()[:16]
+    base_hash = hashlib.sha256("\n".join(prompt_base).encode()).hexdigest()[:16]
     sc = {
         "global": global_path.name,
-        "user": persona.user,
+        "user": user,
         "adapter": kind,
         "adapter_cfg": adapter_cfg,
         "prompt_base": base_hash,
@@ -183,15 +216,13 @@ def train_adapter(
 
     def compute(out: Path, work: Path) -> None:
         # a seed of its own per (user, adapter), from the stage config alone
-        seed = sc["seed"] + int(
-            hashlib.sha256(f"{persona.user}/{kind}".encode()).hexdigest()[:6], 16
-        )
+        seed = sc["seed"] + int(hashlib.sha256(f"{user}/{kind}".encode()).hexdigest()[:6], 16)
         torch.manual_seed(seed)
         base, tokenizer = M.load_saved_lm(global_path)
         model = M.attach_adapter(base, kind, adapter_cfg)
-        log.info("%s/%s: %s", persona.user, kind, M.trainable_parameters(model))
+        log.info("%s/%s: %s", user, kind, M.trainable_parameters(model))
         losses = _fit(
-            cfg, model, tokenizer, persona.prompt_base, f"lkb_{persona.user}_{kind}", sc["adapter_steps"],
+            cfg, model, tokenizer, list(prompt_base), f"lkb_{user}_{kind}", sc["adapter_steps"],
             sc["adapter_batch_size"], float(adapter_cfg["lr"]), 0, seed, sc["max_length"], work,
         )  # fmt: skip
         model.save_pretrained(out)
@@ -259,10 +290,7 @@ def evaluate_user(
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) the global LM and every adapter, evaluate every (user, adapter)."""
     check_lkb_config(cfg)
-    for noise in (".*is_gradient_checkpointing.*", ".*Position ids are not supported.*"):
-        warnings.filterwarnings(
-            "ignore", message=noise
-        )  # peft / transformers chatter, harmless here
+    quiet_lm_warnings()
     personas = load_personas(cfg, ctx)
     adapters = [str(a) for a in _as_list(cfg.lkb.adapters)]
     global_path = train_global_lm(cfg, ctx)
@@ -271,7 +299,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         for kind in adapters:
             if kind in M.TRAINED_ADAPTERS:
                 adapter_paths[persona.user, kind] = train_adapter(
-                    cfg, ctx, global_path, persona, kind
+                    cfg, ctx, global_path, persona.user, persona.prompt_base, kind
                 )
 
     sim = TextSimilarity(str(cfg.lkb.text_model), cache_dir=ctx.cache.root)
