@@ -15,6 +15,7 @@ MODALITY_ORDER = ("image", "audio", "video")
 STYLE = {
     "full": ("C1", "D", "-"),
     "sender_lkb": ("C4", "v", "-."),
+    "keywords": ("C8", "x", "-."),
     "conventional": ("C5", "P", "--"),
     "no_lkb": ("C3", "*", "-"),
     "ls": ("C0", "o", "--"),
@@ -45,6 +46,7 @@ def accuracy_vs_snr(run_dir: Path, cfg=None) -> dict[str, Figure]:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy (cosine >= 0.6)")
-    axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8)  # beside the panels, not on the data
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     return {"end2end_accuracy_vs_snr": fig}

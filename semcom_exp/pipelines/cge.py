@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -347,7 +348,12 @@ def train_generator(
             extra_callbacks=[val],
             checkpoint_every=100 * per_it,
         )
-        fit_resumable(trainer, model, torch.utils.data.DataLoader(stream, batch_size=None), work)
+        with warnings.catch_warnings():  # the periodic resume checkpoint is post-step on purpose
+            warnings.filterwarnings(
+                "ignore", message=".*ModelCheckpoint with manual optimization.*"
+            )
+            loader = torch.utils.data.DataLoader(stream, batch_size=None)
+            fit_resumable(trainer, model, loader, work)
         torch.save(val.best_state, out / "generator.pt")
         torch.save(model.generator.state_dict(), out / "generator_last.pt")
         pd.DataFrame(val.history).to_csv(out / "val_curve.csv", index=False)
