@@ -70,7 +70,11 @@ RULES: list[tuple[Callable[[str], bool], Callable[[str, Any], None]]] = [
     (lambda k: k in {"lr", "learning_rate"} or k.endswith("_lr"), _non_negative_number),
     (
         lambda k: k == "seed",
-        lambda key, v: None if _is_int(v) else _raise(key, f"expected an integer, got {v!r}"),
+        lambda key, v: (
+            None  # numpy's generators take no negative seed
+            if _is_int(v) and v >= 0
+            else _raise(key, f"expected a non-negative integer, got {v!r}")
+        ),
     ),
 ]
 

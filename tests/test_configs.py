@@ -51,6 +51,8 @@ def test_every_experiment_composes(experiment, debug):
         (["channel.snr_db=[]"], "channel.snr_db"),
         (["+m.batch_size=-4"], "m.batch_size"),
         (["seed=x"], "seed"),
+        (["seed=-1"], "seed"),
+        (["data.synthetic.seed=-3"], "data.synthetic.seed"),
     ],
 )
 def test_check_config_names_the_key(overrides, key):

@@ -67,8 +67,8 @@ class SyntheticTrafficConfig(SyntheticConfig):
         int_at_least(f"{key}.height", self.height, 16)
         int_at_least(f"{key}.sim_steps_per_frame", self.sim_steps_per_frame, 1)
         int_at_least(f"{key}.warmup_steps", self.warmup_steps, 0)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"{key}.seed", f"expected an integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"{key}.seed", f"expected a non-negative integer, got {self.seed!r}")
         if not 0 < self.spawn_rate <= 1:
             raise ConfigError(
                 f"{key}.spawn_rate", f"expected 0 < spawn_rate <= 1, got {self.spawn_rate!r}"
