@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -24,7 +25,7 @@ from semcom_exp.semantics.mma import (
     sample_frame_indices,
 )
 
-from .conftest import REPO
+from .conftest import REPO, read_json, run_cli
 
 FIXTURES = REPO / "tests" / "fixtures"
 CAPTION_CHARS = "abcdefghijklmnopqrstuvwxyz ,"
@@ -375,3 +376,29 @@ def test_bits_pipeline_runs_the_hf_captioner(tmp_path: Path, captioner_dir: Path
     for row in out.rows:
         assert row["text"] and set(row["text"]) <= set(CAPTION_CHARS)
         assert row["text_bits"] == 8 * len(row["text"].encode())
+
+
+def test_end2end_runs_the_hf_captioner_on_real_format_images(tmp_path: Path, captioner_dir: Path):
+    """The hf backend through the whole chain: its captions are what the link carries."""
+    proc = run_cli(
+        "experiment=lam_msc/end2end",
+        "debug=default",
+        "end2end.modalities=[image]",
+        f"end2end.data.image.root={FIXTURES / 'voc2012'}",
+        "end2end.variants=[full,no_lkb,conventional]",
+        "end2end.channel=awgn",
+        "mma.image.backend=hf",
+        f"mma.image.model={captioner_dir}",
+        "mma.device=cpu",
+        tmp=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = read_json(tmp_path / "run" / "results.json")
+    assert summary["mma_image"] == "hf" and summary["image_num_test"] >= 1
+    examples = pd.read_csv(tmp_path / "run" / "examples.csv", keep_default_na=False)
+    plain = examples[examples["variant"] == "no_lkb"]
+    voc = _open("voc2012", FIXTURES / "voc2012", ArtifactCache(tmp_path / "c2"))
+    oracle = {voc.semantic_text(i) for i in range(len(voc))}
+    assert set("".join(plain["original"])) <= set(CAPTION_CHARS)
+    assert not set(plain["original"]) & oracle  # the captions were sent, not the class names
