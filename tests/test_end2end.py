@@ -65,6 +65,7 @@ def test_cli_smoke_debug(tmp_path: Path):
         ("end2end.variants=[ls,telepathy]", "end2end.variants", "telepathy"),
         ("end2end.lkb.adapter=in_context", "end2end.lkb.adapter", "in_context"),
         ("end2end.conventional.bits_per_symbol=3", "end2end.conventional.bits_per_symbol", "3"),
+        ("end2end.lkb_model.lm=/no/such/lm", "end2end.lkb_model.lm", "/no/such/lm"),
     ],
 )
 def test_cli_bad_setting_exits_2_naming_the_key(tmp_path: Path, override: str, key: str, value):
@@ -125,3 +126,11 @@ def test_cge_falls_back_to_perfect_off_the_ofdm_grid():
     assert csi_of("no_lkb", "ofdm") == "cge"
     assert csi_of("no_lkb", "awgn") == "perfect"
     assert csi_of("ls", "rayleigh") == "ls"
+
+
+def test_paper_config_without_its_models_fails_fast_naming_what_to_fetch(tmp_path: Path):
+    proc = run_cli("experiment=lam_msc/end2end_paper", tmp=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "huggingface-cli download" in proc.stderr and "Traceback" not in proc.stderr
+    cache = tmp_path / "cache"
+    assert not cache.exists() or not any(cache.rglob("*"))  # nothing trained, nothing cached

@@ -47,6 +47,8 @@ def accuracy_vs_snr(run_dir: Path, cfg=None) -> dict[str, Figure]:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy (cosine >= 0.6)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=8)  # beside the panels, not on the data
+    fig.legend(
+        handles, labels, loc="center right", fontsize=8
+    )  # beside the panels, not on the data
     fig.tight_layout(rect=(0, 0, 0.86, 1))
     return {"end2end_accuracy_vs_snr": fig}

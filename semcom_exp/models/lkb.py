@@ -91,6 +91,38 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
 
 
+def _missing_path(key: str, path: Path) -> LanguageModelUnavailable:
+    return LanguageModelUnavailable(
+        f"{key}: LM path {path} does not exist; put a Hugging Face causal LM folder there "
+        f"(config.json, weights, tokenizer files: on a machine with network, "
+        f"`huggingface-cli download HUB_ID --local-dir {path}`) or use {key}={TINY}"
+    )
+
+
+def _not_offline(key: str, name: str) -> LanguageModelUnavailable:
+    return LanguageModelUnavailable(
+        f"{key}: {name!r} is not available offline (nothing is downloaded at run "
+        f"time). On a machine with network run `huggingface-cli download {name} "
+        f"--local-dir DIR`, copy DIR here and set {key}=DIR; or use {key}={TINY}"
+    )
+
+
+def preflight_lm(name_or_path: str, key: str = "model.lm") -> None:
+    """Fail fast, before any training, when the LM cannot be found offline (reads its config)."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if name == TINY or path.exists():
+        return
+    if _looks_like_path(name):
+        raise _missing_path(key, path)
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+    except Exception:
+        raise _not_offline(key, name) from None
+
+
 def load_causal_lm(name_or_path: str, key: str = "model.lm"):
     """(model, tokenizer) from a local folder, or a hub id already in the local HF cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -98,10 +130,7 @@ def load_causal_lm(name_or_path: str, key: str = "model.lm"):
     path = Path(name_or_path).expanduser()
     local = path.exists()
     if not local and _looks_like_path(name_or_path):
-        raise LanguageModelUnavailable(
-            f"{key}: LM path {path} does not exist; put a Hugging Face causal LM folder there "
-            f"(config.json, weights, tokenizer files) or use {key}={TINY}"
-        )
+        raise _missing_path(key, path)
     source = str(path) if local else name_or_path
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
@@ -111,11 +140,7 @@ def load_causal_lm(name_or_path: str, key: str = "model.lm"):
             raise LanguageModelUnavailable(
                 f"{key}: {path} is not a loadable causal LM ({exc})"
             ) from None
-        raise LanguageModelUnavailable(
-            f"{key}: {name_or_path!r} is not available offline (nothing is downloaded at run "
-            f"time). On a machine with network run `huggingface-cli download {name_or_path} "
-            f"--local-dir DIR`, copy DIR here and set {key}=DIR; or use {key}={TINY}"
-        ) from None
+        raise _not_offline(key, name_or_path) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

@@ -63,6 +63,7 @@ def check_lkb_node(e2e: DictConfig) -> str:
             raise ConfigError(
                 f"end2end.lkb.{key}", f"expected a non-negative integer, got {value!r}"
             )
+    M.preflight_lm(e2e.lkb_model.get("lm", M.TINY), "end2end.lkb_model.lm")
     return str(adapter)
 
 

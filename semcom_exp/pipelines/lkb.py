@@ -73,6 +73,7 @@ def check_lkb_config(cfg: DictConfig) -> None:
         raise ConfigError("lkb.users", "the list is empty; name at least one user, or null for all")
     if not 0.0 <= float(cfg.lkb.threshold) <= 1.0:
         raise ConfigError("lkb.threshold", f"a cosine threshold in [0, 1], got {cfg.lkb.threshold}")
+    M.preflight_lm(cfg.model.get("lm", M.TINY), "model.lm")
     if int(cfg.model.general_documents) < 1:
         raise ConfigError("model.general_documents", "needs at least one pre-training document")
     if not 0.0 <= float(cfg.model.context_share) <= 1.0:
