@@ -291,9 +291,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             summary.update(_lkb_summary(modality, kb, keys, refs, scorer, seed))
         for variant in variants:
             model = models["unimodal" if variant == "unimodal" else "multimodal"]
-            sent = {"keywords": [key_semantics(r) for r in refs]}.get(
-                variant, keys if variant in LKB_VARIANTS else refs
-            )
+            sent = _link_texts(variant, refs, keys)
             ids = model.tokenizer.encode(sent)
             csi = csi_of(variant, channel)
             for snr in snrs:
@@ -350,6 +348,15 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             summary[f"accuracy_{modality}_{variant}_snr{snr:g}"] = float(h["accuracy"].mean())
     log.info("end2end: %d result rows in %s", len(rows), ctx.run_dir)
     return RunOutput(rows=rows, summary=summary)
+
+
+def _link_texts(variant: str, refs: list[str], lkb_keys: list[str] | None) -> list[str]:
+    """What the link carries: the sender LKB's key semantics, the rule's, or the MMA text."""
+    if variant in LKB_VARIANTS:
+        return lkb_keys
+    if variant == "keywords":
+        return [key_semantics(r) for r in refs]
+    return refs
 
 
 def _mean_words(texts: list[str]) -> float:
