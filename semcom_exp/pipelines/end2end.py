@@ -57,6 +57,7 @@ from semcom_exp.pipelines.sc import (
     channel_configs,
     check_sc_config,
     eval_seed,
+    grid_summary,
     make_link,
     train_sc_model,
 )
@@ -92,32 +93,30 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
+def _members(e2e: DictConfig, key: str, allowed: Any, what: str) -> list[str]:
+    """The non-empty list ``end2end.<key>``, each entry one of ``allowed``."""
+    values = _as_list(e2e.get(key))
+    if not values:
+        raise ConfigError(f"end2end.{key}", f"give at least one of {list(allowed)}")
+    for v in values:
+        if v not in allowed:
+            raise ConfigError(f"end2end.{key}", f"unknown {what} {v!r}; use one of {list(allowed)}")
+    return values
+
+
 def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, list[float]]:
     """(modalities, variants, channel, SNRs); ConfigError naming the key otherwise."""
     e2e = cfg.get("end2end")
     if e2e is None:
         raise ConfigError("end2end", "missing; use experiment=lam_msc/end2end")
-    modalities = _as_list(e2e.get("modalities"))
-    if not modalities:
-        raise ConfigError("end2end.modalities", f"give at least one of {list(MODALITIES)}")
+    modalities = _members(e2e, "modalities", MODALITIES, "modality")
     for m in modalities:
-        if m not in MODALITIES:
-            raise ConfigError(
-                "end2end.modalities", f"unknown modality {m!r}; use {list(MODALITIES)}"
-            )
         if e2e.get("data") is None or e2e.data.get(m) is None:
             raise ConfigError(
                 f"end2end.data.{m}",
                 f"missing; add `- /data@end2end.data.{m}: NAME` to the experiment's defaults",
             )
-    variants = _as_list(e2e.get("variants"))
-    if not variants:
-        raise ConfigError("end2end.variants", f"give at least one of {list(VARIANTS)}")
-    for v in variants:
-        if v not in VARIANTS:
-            raise ConfigError(
-                "end2end.variants", f"unknown variant {v!r}; use one of {list(VARIANTS)}"
-            )
+    variants = _members(e2e, "variants", VARIANTS, "variant")
     channel = e2e.get("channel")
     if channel not in CHANNEL_KINDS:
         raise ConfigError("end2end.channel", f"unknown channel {channel!r}; use {CHANNEL_KINDS}")
@@ -338,14 +337,12 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
                     )
                 ]
     pd.DataFrame(examples).to_csv(ctx.run_dir / "examples.csv", index=False)
-    frame = pd.DataFrame(rows)
-    for m in ("accuracy", "accuracy_shuffled", "bleu", "bleu1"):
-        summary[m] = float(frame[m].mean())
-    for (modality, variant), g in frame.groupby(["modality", "variant"], sort=False):
-        summary[f"accuracy_{modality}_{variant}"] = float(g["accuracy"].mean())
-        summary[f"accuracy_shuffled_{modality}_{variant}"] = float(g["accuracy_shuffled"].mean())
-        for snr, h in g.groupby("snr_db"):
-            summary[f"accuracy_{modality}_{variant}_snr{snr:g}"] = float(h["accuracy"].mean())
+    summary |= grid_summary(
+        pd.DataFrame(rows),
+        by=("modality", "variant"),
+        overall=("accuracy", "accuracy_shuffled", "bleu", "bleu1"),
+        per_group=("accuracy", "accuracy_shuffled"),
+    )
     log.info("end2end: %d result rows in %s", len(rows), ctx.run_dir)
     return RunOutput(rows=rows, summary=summary)
 

@@ -440,14 +440,25 @@ def bits_summary(
     }
 
 
-def grid_summary(frame: pd.DataFrame) -> dict[str, float]:
-    """Flat means for results.json: overall, per (channel, csi), per (channel, csi, SNR)."""
-    out: dict[str, float] = {}
-    for m in ("accuracy", "accuracy_shuffled", "cosine_mean", "bleu", "token_accuracy"):
-        out[m] = float(frame[m].mean())
-    for (kind, csi), g in frame.groupby(["channel", "csi"], sort=False):
-        out[f"accuracy_{kind}_{csi}"] = float(g["accuracy"].mean())
-        out[f"bleu_{kind}_{csi}"] = float(g["bleu"].mean())
+def grid_summary(
+    frame: pd.DataFrame,
+    by: Sequence[str] = ("channel", "csi"),
+    overall: Sequence[str] = (
+        "accuracy",
+        "accuracy_shuffled",
+        "cosine_mean",
+        "bleu",
+        "token_accuracy",
+    ),
+    per_group: Sequence[str] = ("accuracy", "bleu"),
+) -> dict[str, float]:
+    """Flat means for results.json: ``overall`` columns, ``per_group`` ones per ``by`` group
+    (``accuracy_ofdm_cge``), and accuracy per group and SNR (``accuracy_ofdm_cge_snr5``)."""
+    out = {m: float(frame[m].mean()) for m in overall}
+    for keys, g in frame.groupby(list(by), sort=False):
+        tag = "_".join(str(k) for k in keys)
+        for m in per_group:
+            out[f"{m}_{tag}"] = float(g[m].mean())
         for snr, h in g.groupby("snr_db"):
-            out[f"accuracy_{kind}_{csi}_snr{snr:g}"] = float(h["accuracy"].mean())
+            out[f"accuracy_{tag}_snr{snr:g}"] = float(h["accuracy"].mean())
     return out
