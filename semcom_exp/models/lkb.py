@@ -339,6 +339,76 @@ def generation_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def context_length(model) -> int | None:
+    """Positions the (base) model can embed: GPT-2's ``n_positions``, else
+    ``max_position_embeddings``; None when the config states neither."""
+    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    for key in ("n_positions", "max_position_embeddings"):
+        if getattr(config, key, None):
+            return int(getattr(config, key))
+    return None
+
+
+def virtual_tokens(model) -> int:
+    """Positions a peft prompt-learning adapter (prompt / prefix tuning) puts before the
+    prompt; 0 for LoRA and plain models."""
+    config = getattr(model, "active_peft_config", None)
+    if config is not None and getattr(config, "is_prompt_learning", False):
+        return int(config.num_virtual_tokens)
+    return 0
+
+
+class ContextOverflow(ConfigError):
+    """A prompt plus the tokens to generate does not fit in the LM's positions."""
+
+
+def check_fits(model, prompt_tokens: int, max_new_tokens: int) -> None:
+    """Raise :class:`ContextOverflow` unless virtual + prompt + new tokens fit the context."""
+    ctx = context_length(model)
+    need = virtual_tokens(model) + int(prompt_tokens) + int(max_new_tokens)
+    if ctx is not None and need > ctx:
+        raise ContextOverflow(
+            "model.max_new_tokens",
+            f"a prompt of {prompt_tokens} tokens + {virtual_tokens(model)} virtual tokens + "
+            f"{max_new_tokens} new tokens = {need} positions, but the LM has {ctx} "
+            "(model.tiny.n_positions for the tiny LM); lower model.max_new_tokens, shorten the "
+            "prompt (fewer facts / shorter messages) or use an LM with a longer context",
+        )
+
+
+def _greedy_by_forward(model, ids: torch.Tensor, max_new_tokens: int, eos: int) -> torch.Tensor:
+    """Greedy decoding by full forward passes (no KV cache): the exact path training uses.
+
+    Why: peft's ``generate`` for prompt / prefix tuning patches the library's KV-cache
+    bookkeeping, which broke when transformers 5.24 renamed ``past_key_values`` to ``cache``
+    (the soft prompt was re-inserted at every step). The forward pass has no such coupling.
+    """
+    seq, done = ids, torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    for _ in range(int(max_new_tokens)):
+        logits = model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits[:, -1]
+        nxt = torch.where(done, torch.full_like(done, eos, dtype=torch.long), logits.argmax(-1))
+        seq = torch.cat([seq, nxt[:, None]], dim=1)
+        done |= nxt == eos
+        if bool(done.all()):
+            break
+    return seq[:, ids.shape[1] :]
+
+
+def _greedy_by_generate(model, tokenizer, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+    """Greedy decoding with the library's ``generate`` (KV cache) for plain and LoRA models."""
+    eos = tokenizer.eos_token_id
+    gen = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=int(max_new_tokens),
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+    )
+    return gen[:, ids.shape[1] :]
+
+
 @torch.no_grad()
 def generate(
     model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 16, batch_size: int = 64
@@ -346,31 +416,30 @@ def generate(
     """Greedy continuation of each prompt, decoded and cut at EOS / the first newline.
 
     Prompts are batched only with prompts of the same token length, so no padding enters the
-    computation and results equal one-by-one generation.
+    computation and results equal one-by-one generation. Every prompt must fit the LM's
+    context with the new tokens (:func:`check_fits`), checked before any decoding.
     """
     device = next(model.parameters()).device
     model.eval()
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    if encoded:
+        check_fits(model, max(len(ids) for ids in encoded), max_new_tokens)
     groups: dict[int, list[int]] = {}
     for i, ids in enumerate(encoded):
         groups.setdefault(len(ids), []).append(i)
     out: list[str] = [""] * len(prompts)
     eos = tokenizer.eos_token_id
+    prompt_learning = virtual_tokens(model) > 0
     for idx in groups.values():
         for start in range(0, len(idx), batch_size):
             chunk = idx[start : start + batch_size]
             ids = torch.tensor([encoded[i] for i in chunk], device=device)
-            gen = model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=int(max_new_tokens),
-                do_sample=False,
-                num_beams=1,
-                eos_token_id=eos,
-                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
-            )
+            if prompt_learning:
+                new_ids = _greedy_by_forward(model, ids, max_new_tokens, eos)
+            else:
+                new_ids = _greedy_by_generate(model, tokenizer, ids, max_new_tokens)
             for row, i in enumerate(chunk):
-                new = gen[row, ids.shape[1] :].tolist()
+                new = new_ids[row].tolist()
                 if eos in new:
                     new = new[: new.index(eos)]
                 text = tokenizer.decode(new, skip_special_tokens=True)

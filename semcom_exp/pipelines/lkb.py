@@ -140,6 +140,9 @@ def _fit(cfg: DictConfig, model, tokenizer, lines, name, steps, batch_size, lr, 
     model.train()  # from_pretrained returns eval mode (dropout off); Lightning does not switch it
     module = M.CausalLMModule(model, lr=lr, warmup_steps=warmup, name=name)
     if steps > 0:
+        ctx = M.context_length(model)
+        if ctx is not None:  # virtual tokens + a training line must fit the LM's positions
+            max_length = min(max_length, ctx - M.virtual_tokens(model))
         loader = M.text_loader(lines, tokenizer, batch_size, seed, max_length)
         trainer = build_trainer(cfg, name=name, max_steps=steps, work_dir=work)
         fit_resumable(trainer, module, loader, work)
