@@ -8,8 +8,8 @@ from diffusers import DDPMScheduler
 
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder, to_x0
+from semcom_exp.models.samplers import ReverseStep
 from semcom_exp.models.split_inference import (
-    ddpm_step,
     edge_denoise,
     handoff,
     inference_timesteps,
@@ -97,23 +97,57 @@ def test_split_point_rejects_bad_k():
 
 
 # --------------------------------------------------------------------- reverse step
+def posterior(x, x0, t, t_prev, noise):
+    """The DDPM posterior q(x_t_prev | x_t, x0) ("fixed_small"), written out as a reference."""
+    a_t = AC[t].float()
+    a_p = AC[t_prev].float() if t_prev >= 0 else torch.tensor(1.0)
+    beta = 1 - a_t / a_p
+    mean = (a_p.sqrt() * beta / (1 - a_t)) * x0 + ((a_t / a_p).sqrt() * (1 - a_p) / (1 - a_t)) * x
+    return mean + ((1 - a_p) / (1 - a_t) * beta).clamp(min=1e-20).sqrt() * noise
+
+
 @pytest.mark.parametrize("ptype", ["epsilon", "v_prediction"])
-def test_ddpm_step_matches_diffusers_on_a_strided_schedule(ptype):
+def test_ddpm_step_matches_diffusers_and_the_posterior(ptype):
+    """ReverseStep('ddpm') on x0_hat = the scheduler's own step on the raw output (strided
+    schedule), and the closed-form posterior for any pair, ragged per sample included."""
     sched = DDPMScheduler(
         num_train_timesteps=1000, prediction_type=ptype, timestep_spacing="trailing"
     )
     sched.set_timesteps(20)
     ts = [int(t) for t in sched.timesteps]
+    step = ReverseStep("ddpm", sched.config)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 8, 8, generator=g)
     for i in (0, 9, 19):  # first, middle, last (t=49 -> x_0)
         t, t_prev = ts[i], (ts[i + 1] if i + 1 < len(ts) else -1)
         out = torch.randn(2, 3, 8, 8, generator=g)
         ref = sched.step(out, t, x, generator=torch.Generator().manual_seed(i)).prev_sample
-        a = sched.alphas_cumprod[t]
-        x0 = to_x0(out, x, a, ptype).clamp(-1, 1)
-        mine = ddpm_step(x, x0, t, t_prev, AC, torch.Generator().manual_seed(i))
+        x0 = to_x0(out, x, sched.alphas_cumprod[t], ptype).clamp(-1, 1)
+        mine = step(x, x0, t, t_prev, torch.Generator().manual_seed(i))
         torch.testing.assert_close(mine, ref, atol=1e-5, rtol=1e-5)
+    x0 = torch.rand(3, 3, 8, 8, generator=g) * 2 - 1
+    noise = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    mine = step(x0 * 0.3, x0, 420, 399, torch.Generator().manual_seed(5))  # off the 20-step grid
+    torch.testing.assert_close(mine, posterior(x0 * 0.3, x0, 420, 399, noise), atol=1e-5, rtol=0)
+    t, t_prev = torch.tensor([420, 349, 420]), torch.tensor([399, 299, 399])
+    x = torch.randn(3, 3, 8, 8, generator=g)
+    ragged = step(x, x0, t, t_prev, torch.Generator().manual_seed(6))
+    g6 = torch.Generator().manual_seed(6)  # groups step in descending t: rows 0, 2, then 1
+    torch.testing.assert_close(ragged[[0, 2]], step(x[[0, 2]], x0[[0, 2]], 420, 399, g6))
+    torch.testing.assert_close(ragged[[1]], step(x[[1]], x0[[1]], 349, 299, g6))
+
+
+def test_ddim_is_deterministic_and_rejects_an_off_grid_step():
+    step = ReverseStep("ddim", DDPMScheduler(num_train_timesteps=1000).config)
+    x, x0 = torch.randn(2, 3, 8, 8), torch.rand(2, 3, 8, 8) * 2 - 1
+    a, a_p = AC[649].float(), AC[599].float()
+    eps = (x - a.sqrt() * x0) / (1 - a).sqrt()  # DDIM eta=0: sqrt(a') x0 + sqrt(1-a') eps
+    torch.testing.assert_close(step(x, x0, 649, 599), a_p.sqrt() * x0 + (1 - a_p).sqrt() * eps)
+    torch.testing.assert_close(step(x, x0, 49, -1), x0)
+    with pytest.raises(ConfigError, match="model.sampler"):
+        step(x, x0, 649, 349)  # a gap of 300 is no T // n
+    with pytest.raises(ConfigError, match="model.sampler"):
+        ReverseStep("euler", DDPMScheduler().config)
 
 
 def oracle(model: DiffusionDecoder, x0_value: float) -> DiffusionDecoder:

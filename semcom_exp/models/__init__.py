@@ -1,10 +1,11 @@
 """LightningModules and samplers: M2GSC diffusion decoders and their split-inference loop."""
 
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder, TrainingDivergedError
+from semcom_exp.models.samplers import ReverseStep
 from semcom_exp.models.split_inference import (
     Split,
     check_offload_steps,
-    ddpm_step,
+    default_step,
     edge_denoise,
     handoff,
     inference_timesteps,
@@ -20,7 +21,8 @@ __all__ = [
     "Split",
     "TrainingDivergedError",
     "check_offload_steps",
-    "ddpm_step",
+    "ReverseStep",
+    "default_step",
     "edge_denoise",
     "handoff",
     "inference_timesteps",

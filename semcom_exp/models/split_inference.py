@@ -4,9 +4,10 @@ The whole loop, in the order it runs::
 
     ts    = inference_timesteps(n)                 # 999, 999-T/n, ..., T/n-1 (trailing)
     split = split_point(ts, k, max_offload_steps)   # edge: t >= T-k; local: the rest
-    x     = edge_denoise(shared, layout, split.edge, split.t_handoff, g)   # batched, all users
+    step  = ReverseStep("ddpm" | "ddim", shared.scheduler.config)  # diffusers' .step()
+    x     = edge_denoise(shared, layout, split.edge, split.t_handoff, g, step)  # all users
     x, tr = handoff(x, split.t_handoff, snr_db, "plain" | "snr_aware", channel_fn, ac, g)
-    img   = local_denoise(local, x, tr, ts, layout, background, g)      # per receiver
+    img   = local_denoise(local, x, tr, ts, layout, background, g, step)  # per receiver
 
 **Offload steps.** ``k`` (``offload_steps``) always counts reverse steps of the T = 1000
 training schedule. The full sampler visits t = 999, 998, ..., 0; its first k steps are
@@ -27,10 +28,11 @@ a noisier link costs the receiver more steps; the alternative, keeping the numbe
 remaining steps, would take one large jump instead). t' is per sample (the channel's
 power normalisation is per sample), so the local loop handles ragged schedules.
 
-**Reverse step.** ``ddpm_step`` is the DDPM posterior q(x_{t_prev} | x_t, x0_hat) for any
-pair t > t_prev (t_prev = -1: x_0), "fixed_small" variance; on a strided schedule it equals
-``DDPMScheduler.step``. Every draw comes from the given torch.Generator, so a run is
-deterministic for a seed. To reuse the edge output across SNRs, call the phases yourself:
+**Reverse step.** ``ReverseStep`` (semcom_exp/models/samplers.py) takes the step x_t ->
+x_{t_prev} for any pair (t_prev = -1: x_0) with diffusers' own ``DDPMScheduler.step`` (the
+paper's ancestral sampler, "fixed_small" variance: the posterior q(x_{t_prev} | x_t, x0_hat))
+or ``DDIMScheduler.step`` (``model.sampler``). Every draw comes from the given
+torch.Generator, so a run is deterministic for a seed. To reuse the edge output across SNRs, call the phases yourself:
 edge once per k, then ``handoff`` + ``local_denoise`` per SNR (and per receiver's slice).
 """
 
@@ -45,7 +47,8 @@ import torch
 from diffusers import DDPMScheduler
 
 from semcom_exp.errors import ConfigError
-from semcom_exp.models.ddpm_decoder import DiffusionDecoder, alpha_bar
+from semcom_exp.models.ddpm_decoder import DiffusionDecoder
+from semcom_exp.models.samplers import ReverseStep
 
 log = logging.getLogger(__name__)
 
@@ -120,29 +123,9 @@ def _randn(
     return torch.randn(shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
 
 
-def ddpm_step(
-    x_t: torch.Tensor,
-    x0_hat: torch.Tensor,
-    t: torch.Tensor | int,
-    t_prev: torch.Tensor | int,
-    alphas_cumprod: torch.Tensor,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Sample x_{t_prev} ~ q(x_{t_prev} | x_t, x_0 = x0_hat); t, t_prev scalars or (B,)."""
-    B = x_t.shape[0]
-    t = torch.as_tensor(t).long().expand(B)
-    t_prev = torch.as_tensor(t_prev).long().expand(B)
-    a_t = alpha_bar(alphas_cumprod, t, x_t)
-    a_p = alpha_bar(alphas_cumprod, t_prev, x_t)
-    beta = 1 - a_t / a_p  # the strided step's beta
-    mean = (a_p.sqrt() * beta / (1 - a_t)) * x0_hat + (
-        (a_t / a_p).sqrt() * (1 - a_p) / (1 - a_t)
-    ) * x_t
-    if not bool((t > 0).any()):
-        return mean
-    std = ((1 - a_p) / (1 - a_t) * beta).clamp(min=1e-20).sqrt()
-    mask = (t > 0).to(x_t).reshape(-1, *([1] * (x_t.ndim - 1)))
-    return mean + mask * std * _randn(x_t.shape, generator, x_t)
+def default_step(model: DiffusionDecoder) -> ReverseStep:
+    """The paper's sampler (DDPM, ancestral) on ``model``'s noise schedule."""
+    return ReverseStep("ddpm", model.scheduler.config)
 
 
 # ---------------------------------------------------------------------------- phases
@@ -158,10 +141,12 @@ def edge_denoise(
     timesteps_edge: Sequence[int],
     t_handoff: int,
     generator: torch.Generator | None = None,
+    step: ReverseStep | None = None,
 ) -> torch.Tensor:
     """From pure noise, run the shared model on ``timesteps_edge`` for the whole batch.
 
     Returns the state at ``t_handoff``; with no edge timesteps (k = 0) the pure noise itself.
+    ``step``: the reverse step (default DDPM, :func:`default_step`).
     """
     ts = [int(t) for t in timesteps_edge]
     if ts and ts[-1] < shared_model.t_min:
@@ -172,10 +157,10 @@ def edge_denoise(
     B = layout.shape[0]
     s = shared_model.image_size
     x = _randn(torch.Size((B, 3, s, s)), generator, layout.float())
-    ac = shared_model.alphas_cumprod
+    step = step or default_step(shared_model)
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else t_handoff
-        x = ddpm_step(x, shared_model.predict_x0(x, t, layout), t, t_prev, ac, generator)
+        x = step(x, shared_model.predict_x0(x, t, layout), t, t_prev, generator)
     return x
 
 
@@ -267,21 +252,23 @@ def local_denoise(
     layout: torch.Tensor,
     background: torch.Tensor | None,
     generator: torch.Generator | None = None,
+    step: ReverseStep | None = None,
 ) -> torch.Tensor:
     """Receiver: from x at t_resume (int or per sample) down to x_0 with the local model.
 
     ``timesteps``: the inference timesteps (the full list or just the local part); each
     sample runs t_resume_b, then every one of them below t_resume_b (see local_schedule).
+    ``step``: the reverse step (default DDPM, :func:`default_step`).
     """
     sched = local_schedule(t_resume, timesteps, x.shape[0])
     sched = torch.cat([sched, torch.full_like(sched[:, :1], -1)], dim=1)  # last t_prev: x_0
-    ac = local_model.alphas_cumprod
+    step = step or default_step(local_model)
     x = x.clone()
     for i in range(sched.shape[1] - 1):
         t, t_prev = sched[:, i], sched[:, i + 1]
         if bool((t >= 0).all()):  # the whole batch steps (always so for the plain hand-off)
             x0 = local_model.predict_x0(x, t, layout, background)
-            x = ddpm_step(x, x0, t, t_prev, ac, generator)
+            x = step(x, x0, t, t_prev, generator)
             continue
         act = (t >= 0).nonzero().squeeze(1)  # ragged: only samples still denoising
         if len(act) == 0:
@@ -289,7 +276,7 @@ def local_denoise(
         a = act.to(x.device)
         bg = None if background is None else background[a]
         x0 = local_model.predict_x0(x[a], t[act], layout[a], bg)
-        x[a] = ddpm_step(x[a], x0, t[act], t_prev[act], ac, generator)
+        x[a] = step(x[a], x0, t[act], t_prev[act], generator)
     return x
 
 
@@ -306,6 +293,7 @@ def split_sample(
     num_inference_steps: int = 20,
     generator: torch.Generator | None = None,
     channel_fn: ChannelFn | None = None,
+    sampler: str = "ddpm",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Edge -> link -> one receiver for a batch; returns (images in [-1, 1], timings).
 
@@ -324,8 +312,9 @@ def split_sample(
     split = split_point(ts, offload_steps, T, shared.max_offload_steps)
     log.debug("k=%d: edge runs %s, receiver from t=%d", offload_steps, split.edge, split.t_handoff)
 
+    step = ReverseStep(sampler, shared.scheduler.config)
     t0 = time.perf_counter()
-    x = edge_denoise(shared, layout, split.edge, split.t_handoff, generator)
+    x = edge_denoise(shared, layout, split.edge, split.t_handoff, generator, step)
     _sync(x)
     t1 = time.perf_counter()
     link_snr = snr_db if split.edge else None
@@ -334,7 +323,7 @@ def split_sample(
     )
     _sync(x)
     t2 = time.perf_counter()
-    images = local_denoise(local, x, t_res, ts, layout, background, generator)
+    images = local_denoise(local, x, t_res, ts, layout, background, generator, step)
     _sync(images)
     t3 = time.perf_counter()
     return images, {"edge_s": t1 - t0, "handoff_s": t2 - t1, "local_s": t3 - t2}
