@@ -86,6 +86,8 @@ def test_config_builds_both_roles_with_the_right_inputs_and_t_range():
     [
         ({"prediction_type": "x0"}, "model.prediction_type"),
         ({"max_offload_steps": 1000}, "model.max_offload_steps"),
+        ({"lr_schedule": "step"}, "model.lr_schedule"),
+        ({"ema_decay": 1.5}, "model.ema_decay"),
     ],
 )
 def test_bad_config_names_the_key(override, key):
@@ -171,4 +173,74 @@ def test_warmup_scales_the_first_learning_rates():
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert lrs == pytest.approx([5e-4, 1e-3, 1.5e-3, 2e-3, 2e-3, 2e-3])
+    assert lrs == pytest.approx([0.0, 5e-4, 1e-3, 1.5e-3, 2e-3, 2e-3])  # diffusers' warm-up
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    model = DiffusionDecoder.from_config(
+        tiny_cfg(warmup_steps=2, lr_schedule="cosine", train_steps=10), "local"
+    )
+    conf = model.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:3] == pytest.approx([0.0, 1e-3, 2e-3])  # warm-up, then the peak lr
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False)) and lrs[-1] < 1e-4
+
+
+def test_ema_leaves_the_averaged_weights_and_survives_a_checkpoint():
+    """Same seed with and without EMA: the optimiser's path is the same, so the EMA run must
+    end on different weights that lag behind (closer to the start) the raw ones."""
+    batch, ends = fixed_batch(), {}
+    for decay in (None, 0.9):
+        L.seed_everything(0)
+        model = DiffusionDecoder.from_config(tiny_cfg(ema_decay=decay), "local")
+        start = torch.cat([p.detach().flatten().clone() for p in model.unet.parameters()])
+        fit(model, batch, steps=15)
+        ends[decay] = (model, torch.cat([p.detach().flatten() for p in model.unet.parameters()]))
+    raw, ema = ends[None][1], ends[0.9][1]
+    assert not torch.equal(raw, ema) and not torch.equal(start, ema)
+    assert (ema - start).norm() < (raw - start).norm()
+    checkpoint: dict = {}
+    ends[0.9][0].on_save_checkpoint(checkpoint)
+    resumed = DiffusionDecoder.from_config(tiny_cfg(ema_decay=0.9), "local")
+    resumed.on_load_checkpoint(checkpoint)
+    resumed.on_fit_start()
+    for a, b in zip(resumed.ema.shadow_params, ends[0.9][0].ema.shadow_params, strict=True):
+        assert torch.equal(a, b)
+    assert resumed.ema.optimization_step == ends[0.9][0].ema.optimization_step == 15
+
+
+def test_local_model_from_the_shared_one_starts_where_it_was():
+    """init_from: the background input starts at zero, so the local model computes what the
+    shared model did, whatever the background; a decoder of another size is refused."""
+    torch.manual_seed(0)
+    shared = DiffusionDecoder.from_config(tiny_cfg(), "shared").eval()
+    local = DiffusionDecoder.from_config(tiny_cfg(), "local").eval()
+    local.init_from(shared.state_dict())
+    batch = fixed_batch(b=2)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([400, 900])
+    with torch.no_grad():
+        expected = shared(x, t, batch["layout"])
+        torch.testing.assert_close(local(x, t, batch["layout"], batch["background"]), expected)
+        torch.testing.assert_close(local(x, t, batch["layout"], -batch["background"]), expected)
+    other = DiffusionDecoder.from_config(tiny_cfg(block_out_channels=[8, 8, 16]), "local")
+    with pytest.raises(ValueError, match="differ in size"):
+        local.init_from(other.state_dict())
+
+
+def test_channels_last_is_the_same_network():
+    torch.manual_seed(0)
+    plain = DiffusionDecoder.from_config(tiny_cfg(channels_last=False), "local").eval()
+    fast = DiffusionDecoder.from_config(tiny_cfg(channels_last=True), "local").eval()
+    fast.load_state_dict(plain.state_dict())
+    batch = fixed_batch(b=2)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 700])
+    with torch.no_grad():
+        a = plain(x, t, batch["layout"], batch["background"])
+        b = fast(x, t, batch["layout"], batch["background"])
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert b.is_contiguous()
