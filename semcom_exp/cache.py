@@ -66,6 +66,11 @@ class ArtifactCache:
         self.force = force
         self._forced_this_run: set[Path] = set()
 
+    def note_computed(self, path: Path) -> None:
+        """Record that ``path`` was computed during this run by a worker process, so
+        ``force`` does not compute it a second time here."""
+        self._forced_this_run.add(Path(path).resolve())
+
     def path(self, stage: str, config: Mapping[str, Any], version: str) -> Path:
         return self.root / stage / stage_key(stage, config, version)
 

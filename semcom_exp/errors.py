@@ -9,8 +9,11 @@ class ConfigError(SemcomError):
     """A config value is invalid; the message names the key."""
 
     def __init__(self, key: str, message: str):
-        self.key = key
+        self.key, self.message = key, message
         super().__init__(f"config key '{key}': {message}")
+
+    def __reduce__(self):  # picklable (raised in a worker process, re-raised in the parent)
+        return type(self), (self.key, self.message)
 
 
 class DataError(SemcomError):

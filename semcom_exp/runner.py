@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunContext:
-    """What a pipeline gets besides its config: where to write and the artifact cache."""
+    """What a pipeline gets besides its config: where to write, the artifact cache, and a
+    wall-clock account of its phases (written to ``timings.json``)."""
 
     run_dir: Path
     cache: ArtifactCache
     extra: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall seconds of the ``with`` block to ``timings[phase]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
 
 
 @dataclass
@@ -47,12 +61,28 @@ def _run_dir() -> Path:
     return Path.cwd()
 
 
+def _command_line_keys() -> set[str]:
+    """Keys the user set on the command line (``key=value``, ``+key=``, ``++key=``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    keys = set()
+    for item in HydraConfig.get().overrides.task:
+        key = item.split("=", 1)[0].lstrip("+~")
+        keys.add(key)
+    return keys
+
+
 def _apply_debug(cfg: DictConfig) -> DictConfig:
-    """With `debug=...` selected, merge the experiment's own `debug_overrides` (tiny sizes)."""
+    """With `debug=...` selected, merge the experiment's own `debug_overrides` (tiny sizes);
+    a key the user set on the command line keeps the user's value."""
     if cfg.get("debug_mode") and cfg.get("debug_overrides"):
         overrides = OmegaConf.to_container(cfg.debug_overrides, resolve=False)
+        explicit = _command_line_keys()
         for key, value in overrides.items():
-            OmegaConf.update(cfg, key, value, merge=True, force_add=True)
+            if key not in explicit:
+                OmegaConf.update(cfg, key, value, merge=True, force_add=True)
     return cfg
 
 
@@ -117,10 +147,13 @@ def run(cfg: DictConfig) -> float | None:
     summary = {"experiment": name, **output.summary, "wall_seconds": time.perf_counter() - start}
     write_results(run_dir, output.rows, summary)
     figures = cfg.get("figures") if task == "run" else None
-    for fig_target in figures or []:
-        fn = get_method(fig_target)
-        for fig_name, fig in fn(run_dir, cfg).items():
-            save_figure(fig, run_dir, fig_name)
+    with ctx.timed("figures"):
+        for fig_target in figures or []:
+            fn = get_method(fig_target)
+            for fig_name, fig in fn(run_dir, cfg).items():
+                save_figure(fig, run_dir, fig_name)
+    ctx.timings["total"] = time.perf_counter() - start
+    (run_dir / "timings.json").write_text(json.dumps(ctx.timings, indent=2) + "\n")
     log.info("results: %s  figures: %s", run_dir / "results.csv", run_dir / "figures")
     metric = cfg.get("optimized_metric")
     return float(summary[metric]) if metric and summary.get(metric) is not None else None

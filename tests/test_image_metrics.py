@@ -16,6 +16,7 @@ from semcom_exp.metrics import (
     psnr,
     psnr_masked,
     ssim,
+    ssim_masked,
 )
 
 
@@ -146,3 +147,19 @@ def test_ms_ssim_at_minimum_size() -> None:
     assert ms_ssim(x, x).tolist() == pytest.approx([1.0, 1.0], abs=1e-5)
     v = ms_ssim(x, y)
     assert v.shape == (2,) and ((v > 0.5) & (v < 0.999)).all()
+
+
+def test_ssim_masked_averages_the_ssim_map_over_the_mask():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    y = x.clone()
+    y[:, :, :8, :8] = -y[:, :, :8, :8]  # differ only in the top-left corner
+    every = torch.ones(2, 32, 32, dtype=torch.bool)
+    torch.testing.assert_close(ssim_masked(x, y, every), ssim(x, y))
+    far = torch.zeros(2, 32, 32, dtype=torch.bool)
+    far[:, 20:, 20:] = True  # more than a window away from the change
+    torch.testing.assert_close(ssim_masked(x, y, far), torch.ones(2))
+    assert (ssim_masked(x, y, ~far) < ssim(x, y)).all()
+    assert ssim_masked(x, y, torch.zeros_like(far)).isnan().all()
+    with pytest.raises(ValueError, match="mask"):
+        ssim_masked(x, y, far.float())

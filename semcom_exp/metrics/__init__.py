@@ -13,6 +13,7 @@ from semcom_exp.metrics.image import (
     psnr,
     psnr_masked,
     ssim,
+    ssim_masked,
 )
 from semcom_exp.metrics.lpips import LPIPS, lpips_available
 
@@ -27,4 +28,5 @@ __all__ = [
     "psnr",
     "psnr_masked",
     "ssim",
+    "ssim_masked",
 ]

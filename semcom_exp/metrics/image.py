@@ -79,6 +79,26 @@ def ssim(x: torch.Tensor, y: torch.Tensor, border: str = "reflect") -> torch.Ten
     return full[..., p:-p, p:-p].mean(dim=(1, 2, 3))
 
 
+def ssim_masked(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """SSIM per image averaged over the pixels where ``mask`` (B, H, W, bool) is True.
+
+    The SSIM map is :func:`ssim`'s (reflect border, so the mean over every pixel equals
+    :func:`ssim`); an empty mask gives NaN for that image, as in :func:`psnr_masked`. Used
+    with the complement of the message's boxes to see speckle on the static background.
+    """
+    check_image_pair(x, y, channels=None)
+    b, _, h, w = x.shape
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError("mask must be a bool tensor of shape (B, H, W)")
+    if tuple(mask.shape) != (b, h, w):
+        raise ValueError(f"mask must have shape (B, H, W) = {(b, h, w)}, got {tuple(mask.shape)}")
+    _, full = _tm_ssim(
+        x.float(), y.float(), data_range=DATA_RANGE, reduction="none", return_full_image=True
+    )
+    m = mask.to(full.device).unsqueeze(1).float().expand_as(full)
+    return (full * m).sum(dim=(1, 2, 3)) / m.sum(dim=(1, 2, 3))  # 0/0 = NaN: empty mask
+
+
 def ms_ssim_min_size(scales: int = MS_SSIM_SCALES, kernel: int = SSIM_KERNEL) -> int:
     """Smallest image side torchmetrics' MS-SSIM accepts (176 px for the standard 5 scales)."""
     return max(2**scales, kernel * max(1, scales - 1) ** 2)
@@ -116,4 +136,5 @@ __all__ = [
     "psnr",
     "psnr_masked",
     "ssim",
+    "ssim_masked",
 ]

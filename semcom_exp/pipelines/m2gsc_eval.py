@@ -19,8 +19,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from semcom_exp.metrics import LPIPS, MetricUnavailable, psnr, psnr_masked, ssim
+from semcom_exp.metrics import LPIPS, MetricUnavailable, psnr, psnr_masked, ssim, ssim_masked
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
+from semcom_exp.models.samplers import ReverseStep
 from semcom_exp.models.split_inference import (
     edge_denoise,
     handoff,
@@ -36,10 +37,12 @@ PSNR_CAP_DB = 100.0
 
 
 class ImageScorer:
-    """Per-image metrics; LPIPS is reported unavailable (NaN + reason) when it cannot run."""
+    """Per-image metrics; LPIPS is reported unavailable (NaN + reason) when it cannot run.
+    Its wall time adds up in ``timings["score"]``."""
 
-    def __init__(self, lpips_net: str):
+    def __init__(self, lpips_net: str, timings: dict[str, float] | None = None):
         self.notes: dict[str, Any] = {}
+        self.timings = timings if timings is not None else {}
         try:
             self.lpips: LPIPS | None = LPIPS(net=lpips_net)
         except MetricUnavailable as exc:
@@ -50,11 +53,14 @@ class ImageScorer:
     def __call__(
         self, out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor
     ) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
         out = out.clamp(-1, 1).float()
         scores = {
             "ssim": ssim(out, ref),
             "psnr": psnr(out, ref, cap_db=PSNR_CAP_DB),
             "psnr_objects": psnr_masked(out, ref, mask, cap_db=PSNR_CAP_DB),
+            "psnr_outside": psnr_masked(out, ref, ~mask, cap_db=PSNR_CAP_DB),  # speckle shows here
+            "ssim_outside": ssim_masked(out, ref, ~mask),
             "ssim_shuffled": ssim(out, ref.roll(1, dims=0)),  # a DIFFERENT original, same receiver
         }
         if self.lpips is not None:
@@ -62,7 +68,16 @@ class ImageScorer:
             self.notes["lpips_note"] = self.lpips.note
         else:
             scores["lpips"] = torch.full((len(out),), float("nan"))
-        return {k: v.detach().cpu().numpy() for k, v in scores.items()}
+        result = {k: v.detach().cpu().numpy() for k, v in scores.items()}
+        _lap(self.timings, "score", start)
+        return result
+
+
+def _lap(timings: dict[str, float], phase: str, start: float) -> float:
+    """Add the wall seconds since ``start`` to ``timings[phase]``; return them."""
+    seconds = time.perf_counter() - start
+    timings[phase] = timings.get(phase, 0.0) + seconds
+    return seconds
 
 
 def _rows(
@@ -89,11 +104,17 @@ def evaluate(
     shared: DiffusionDecoder,
     locals_: dict[str, DiffusionDecoder],
     receivers: list[Receiver],
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """Run the grid; returns (rows, examples for the figure, notes for results.json)."""
+    """Run the grid; returns (rows, examples for the figure, notes for results.json).
+
+    ``timings`` (optional) accumulates the wall seconds of ``sample_edge``, ``sample_local``
+    and ``score`` (SSIM / PSNR / LPIPS) for the run's profile."""
     T = shared.num_train_timesteps
     ts = inference_timesteps(int(cfg.model.num_inference_steps), T)
-    scorer = ImageScorer(str(cfg.m2gsc.lpips_net))
+    step = ReverseStep(str(cfg.model.get("sampler", "ddpm")), shared.scheduler.config)
+    timings = timings if timings is not None else {}
+    scorer = ImageScorer(str(cfg.m2gsc.lpips_net), timings)
     evals = [r.sets["eval"] for r in receivers]
     layout_all = torch.cat([e["layout"] for e in evals])
     sizes = [len(e["image"]) for e in evals]
@@ -126,9 +147,9 @@ def evaluate(
             split = split_point(ts, k, T, shared.max_offload_steps)
             start = time.perf_counter()
             x_edge = edge_denoise(
-                shared, layout_all, split.edge, split.t_handoff, _generator(seed, k)
+                shared, layout_all, split.edge, split.t_handoff, _generator(seed, k), step
             )
-            edge_s = (time.perf_counter() - start) / len(layout_all) if split.edge else 0.0
+            edge_s = _lap(timings, "sample_edge", start) / len(layout_all) if split.edge else 0.0
             points = (
                 [(snr, mode) for snr in snrs for mode in modes] if split.edge else [(None, "none")]
             )
@@ -147,8 +168,8 @@ def evaluate(
                     )
                     bg = r.background.unsqueeze(0).expand_as(e["image"])
                     start = time.perf_counter()
-                    out = local_denoise(locals_[r.name], x, t_res, ts, e["layout"], bg, g)
-                    local_s = (time.perf_counter() - start) / len(out)
+                    out = local_denoise(locals_[r.name], x, t_res, ts, e["layout"], bg, g, step)
+                    local_s = _lap(timings, "sample_local", start) / len(out)
                     base = {
                         "method": "m2gsc",
                         "seed": int(seed),
