@@ -32,9 +32,11 @@ COLUMNS = {
 
 @pytest.fixture(scope="module")
 def debug_run(tmp_path_factory) -> Path:
+    """The quickstart at debug size, its two decoders trained at once in two processes."""
     tmp = tmp_path_factory.mktemp("m2gsc")
-    proc = run_cli("experiment=quickstart", "debug=default", tmp=tmp)
+    proc = run_cli("experiment=quickstart", "debug=default", "m2gsc.train_workers=2", tmp=tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "in 2 processes" in proc.stdout + proc.stderr
     return tmp
 
 
@@ -59,7 +61,11 @@ def test_results_contract(debug_run: Path):
     ):
         assert key in summary, key
     losses = pd.read_csv(run / "losses.csv")
-    assert set(losses["model"]) == {"shared"} | {f"local_{r}" for r in split["receiver"].unique()}
+    assert set(losses["model"]) == {"shared", "local_pooled"}  # quickstart: one pooled local
+    timings = read_json(run / "timings.json")
+    assert {"data", "train_parallel", "sample_edge", "sample_local", "score", "figures"} <= set(
+        timings
+    )
     names = {p.stem for p in (run / "figures").glob("*.png")}
     assert {
         "m2gsc_training_loss",
@@ -72,7 +78,7 @@ def test_results_contract(debug_run: Path):
 def test_sweep_over_k_reuses_trained_decoders(debug_run: Path):
     cache = debug_run / "cache"
     before = sorted(p.name for p in (cache / "m2gsc_decoder").iterdir() if p.is_dir())
-    assert len(before) == 4  # one shared + three local models
+    assert len(before) == 2  # the shared and the pooled local model
     proc = run_cli(
         "-m",
         "experiment=quickstart",
@@ -87,6 +93,57 @@ def test_sweep_over_k_reuses_trained_decoders(debug_run: Path):
     assert after == before
     for job in ("0", "1"):
         assert (debug_run / "sweep" / job / "results.csv").exists()
+
+
+def test_training_in_processes_gives_the_same_weights(debug_run: Path, tmp_path: Path):
+    """Decoders train single-threaded, so one process or two gives identical weights."""
+    proc = run_cli("experiment=quickstart", "debug=default", "offload_steps=[0]", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for mine in (tmp_path / "cache" / "m2gsc_decoder").glob("*/model.pt"):
+        theirs = debug_run / "cache" / "m2gsc_decoder" / mine.parent.name / "model.pt"
+        a, b = torch.load(mine, weights_only=True), torch.load(theirs, weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a), mine.parent.name
+
+
+def _decoders(cache: Path) -> dict[str, dict]:
+    """Each trained decoder's stage config (artifact.json), by its artifact key."""
+    out = {}
+    for meta in (cache / "m2gsc_decoder").glob("*/artifact.json"):
+        out[meta.parent.name] = read_json(meta)["config"]
+    return out
+
+
+def test_local_models_fine_tuned_from_the_shared_one(debug_run: Path):
+    """local_init=shared: every receiver's model starts from the (reused) shared decoder."""
+    cache = debug_run / "cache"
+    shared = [k for k, c in _decoders(cache).items() if c["role"] == "shared"]
+    proc = run_cli(
+        "experiment=quickstart", "debug=default", "m2gsc.local_init=shared",
+        "m2gsc.local_steps=1", "offload_steps=[0]", f"hydra.run.dir={debug_run / 'from_shared'}",
+        tmp=debug_run, cache=cache,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tuned = [c for c in _decoders(cache).values() if c["init"] is not None]
+    assert len(shared) == 1 and len(tuned) >= 3
+    from_shared = [c for c in tuned if c["init"] == shared[0]]
+    assert sorted(c["receiver"] for c in from_shared) == ["SYN_0001", "SYN_0002", "SYN_0003"]
+    assert all(c["model"]["train_steps"] == 1 for c in from_shared)
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("m2gsc.local_init=federated", "m2gsc.local_init"),
+        ("model.sampler=euler", "model.sampler"),
+        ("model.lr_schedule=step", "model.lr_schedule"),
+        ("model.ema_decay=2", "model.ema_decay"),
+    ],
+)
+def test_bad_training_or_sampler_choice_fails_before_any_work(tmp_path: Path, override, key):
+    proc = run_cli("experiment=quickstart", "debug=default", override, tmp=tmp_path)
+    assert proc.returncode == 2 and key in proc.stderr and "Traceback" not in proc.stderr
+    cache = tmp_path / "cache"
+    assert not cache.exists() or not any(cache.iterdir())
 
 
 def test_offload_beyond_kmax_fails_before_any_work(tmp_path: Path):

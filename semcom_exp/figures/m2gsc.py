@@ -94,42 +94,79 @@ def quality_vs_snr(run_dir: Path, cfg=None) -> dict:
 
 
 def quality_vs_latency(run_dir: Path, cfg=None) -> dict:
-    """(c) SSIM vs measured receiver seconds per image, one point per offload point k."""
+    """(c) SSIM vs measured receiver seconds per image, one point per (k, hand-off); the
+    SNR-aware hand-off resumes the receiver earlier at low SNR, so it costs more steps."""
     results = pd.read_csv(Path(run_dir) / "results.csv")
-    rows = results[(results["method"] == "m2gsc") & (results["handoff"].isin(["plain", "none"]))]
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for k, group in rows.groupby("offload_steps", sort=True):
-        ax.scatter(group["local_s"].mean(), group["ssim"].mean(), s=40)
+    rows = results[results["method"] == "m2gsc"]
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    markers = {"none": "o", "plain": "o", "snr_aware": "s"}
+    for (k, handoff), group in rows.groupby(["offload_steps", "handoff"], sort=True):
+        x, y = group["local_s"].mean(), group["ssim"].mean()
+        ax.scatter(x, y, s=40, marker=markers.get(handoff, "^"), label=f"k={int(k)} {handoff}")
         ax.annotate(
-            f"k={int(k)} (edge {group['edge_s'].mean() * 1e3:.0f} ms/img)",
-            (group["local_s"].mean(), group["ssim"].mean()),
-            fontsize=8,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+            f"edge {group['edge_s'].mean() * 1e3:.0f} ms/img",
+            (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points",
+        )  # fmt: skip
+    _hline(ax, results, "background", "ssim", "background only", ":")
     ax.set_xlabel("receiver seconds per image (measured here)")
     ax.set_ylabel("SSIM (mean over SNRs)")
     ax.grid(alpha=0.3)
-    ax.set_title("(c) quality vs receiver latency")
+    ax.legend(fontsize=7)
+    ax.set_title("(c) quality vs receiver latency, both hand-offs")
     return {"m2gsc_quality_vs_latency": fig}
 
 
+MAX_EXAMPLE_COLUMNS = 8
+
+
+def example_columns(labels: list[str]) -> list[str]:
+    """At most 8 columns: original, background, k = 0, then per k > 0 the plain hand-off at
+    the lowest and highest SNR, and for the largest k also the SNR-aware one at the lowest."""
+    parsed = {}  # label -> (k, snr, hand-off) for split points
+    for label in labels:
+        parts = label.replace("k=", "").replace("dB", "").split()
+        if label.startswith("k=") and len(parts) == 3:
+            parsed[label] = (int(parts[0]), float(parts[1]), parts[2])
+    chosen = [c for c in ("original", "background", "k=0") if c in labels]
+    ks = sorted({k for k, _, _ in parsed.values()})
+    snrs = sorted({s for _, s, _ in parsed.values()})
+    for k in ks:
+        wanted = [(snrs[0], "plain")] if snrs else []
+        if k == ks[-1]:
+            wanted.append((snrs[0], "snr_aware"))
+        wanted.append((snrs[-1], "plain"))
+        for snr, mode in wanted:
+            chosen += [
+                lab for lab, v in parsed.items() if v == (k, snr, mode) and lab not in chosen
+            ]
+    return chosen[:MAX_EXAMPLE_COLUMNS]
+
+
 def examples(run_dir: Path, cfg=None) -> dict:
-    """(d) originals next to reconstructions for each (k, SNR) in examples.npz."""
+    """(d) one row per receiver: original, background, and reconstructions at a few
+    (k, SNR, hand-off) points (:func:`example_columns`), large enough to see the vehicles."""
     data = np.load(Path(run_dir) / "examples.npz", allow_pickle=False)
     labels = [str(s) for s in data["labels"]]
     images = data["images"]  # (columns, rows, H, W, 3) in [0, 1]
-    cols, rows = images.shape[0], images.shape[1]
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.6), squeeze=False)
-    for c in range(cols):
+    columns = example_columns(labels)
+    rows = images.shape[1]
+    size = 1.9
+    fig, axes = plt.subplots(
+        rows, len(columns), figsize=(size * len(columns), size * rows + 0.7), squeeze=False
+    )
+    for c, label in enumerate(columns):
         for r in range(rows):
             ax = axes[r][c]
-            ax.imshow(images[c, r], interpolation="nearest")
+            ax.imshow(images[labels.index(label), r], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(labels[c], fontsize=6)
-    fig.suptitle(
-        "(d) examples: original, background, and reconstructions (k, SNR, hand-off)", fontsize=8
-    )
+                ax.set_title(
+                    label.replace(" snr_aware", "\nsnr-aware").replace(" plain", "\nplain"),
+                    fontsize=9,
+                )
+            if c == 0:
+                ax.set_ylabel(f"receiver {r + 1}", fontsize=9)
+    fig.suptitle("(d) held-out frames as each receiver reconstructs them (k, SNR, hand-off)")
+    fig.tight_layout()
     return {"m2gsc_examples": fig}
