@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 LOCK := requirements.lock
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install run test lint lock test-latest clean-cache
+.PHONY: install run test lint bench lock test-latest clean-cache
 
 install: $(STAMP)
 
@@ -30,6 +30,13 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Speed checks, printed side by side (not timed tests): the main job from an empty cache with
+# its profile, targets and a rerun; then Lightning vs bare training step, batched vs
+# per-receiver edge, scoring share. About 10 min on 2 cores.
+bench: install
+	$(BIN)/python scripts/bench_quickstart.py --rerun --keep outputs/bench/quickstart
+	$(BIN)/python scripts/bench_m2gsc.py --run-dir outputs/bench/quickstart/run1
 
 # Re-resolve the lock deliberately (newest versions pyproject.toml + constraints.txt allow).
 # Run `make test-latest` first to see that the newest versions pass.
