@@ -94,7 +94,7 @@ def _walk(node: Any, prefix: str):
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value that breaks a naming rule."""
-    skip = {"hydra", "debug_overrides"}
+    skip = {"hydra"}
     try:
         container = OmegaConf.to_container(
             OmegaConf.masked_copy(cfg, [k for k in cfg if k not in skip]), resolve=True

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_method
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.config_check import check_config
@@ -61,31 +61,6 @@ def _run_dir() -> Path:
     return Path.cwd()
 
 
-def _command_line_keys() -> set[str]:
-    """Keys the user set on the command line (``key=value``, ``+key=``, ``++key=``)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return set()
-    keys = set()
-    for item in HydraConfig.get().overrides.task:
-        key = item.split("=", 1)[0].lstrip("+~")
-        keys.add(key)
-    return keys
-
-
-def _apply_debug(cfg: DictConfig) -> DictConfig:
-    """With `debug=...` selected, merge the experiment's own `debug_overrides` (tiny sizes);
-    a key the user set on the command line keeps the user's value."""
-    if cfg.get("debug_mode") and cfg.get("debug_overrides"):
-        overrides = OmegaConf.to_container(cfg.debug_overrides, resolve=False)
-        explicit = _command_line_keys()
-        for key, value in overrides.items():
-            if key not in explicit:
-                OmegaConf.update(cfg, key, value, merge=True, force_add=True)
-    return cfg
-
-
 def _quiet_libraries() -> None:
     """Keep the run log readable: known, harmless library warnings off."""
     import warnings
@@ -116,7 +91,6 @@ def run(cfg: DictConfig) -> float | None:
     """Run one job: the selected task (an experiment pipeline, collect or data_summary)."""
     start = time.perf_counter()
     _quiet_libraries()
-    cfg = _apply_debug(cfg)
     check_config(cfg)
     threads = cfg.get("torch_threads")
     if threads:

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from .conftest import read_json, run_cli
 
@@ -13,9 +14,15 @@ CHECKS = {"ber_bpsk_awgn", "ber_bpsk_rayleigh", "nmse_ls_ofdm", "nmse_lmmse_ofdm
 
 
 def test_channels_sanity_debug_run(tmp_path):
-    proc = run_cli("experiment=channels_sanity", "debug=default", tmp=tmp_path)
+    # the command line beats the debug sizes, and .hydra/config.yaml records what ran
+    proc = run_cli(
+        "experiment=channels_sanity", "debug=default", "sanity.num_bits=30000", tmp=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
+    saved = OmegaConf.load(run / ".hydra" / "config.yaml").sanity
+    assert (saved.num_bits, saved.num_grids) == (30000, 200)  # the CLI's, the debug size
+    assert read_json(run / "results.json")["num_bits"] == 30000
     frame = pd.read_csv(run / "results.csv")
     assert list(frame.columns) == ["check", "snr_db", "simulated", "theory"]
     assert set(frame["check"]) == CHECKS

@@ -39,9 +39,27 @@ def test_every_experiment_composes(experiment, debug):
     from hydra.core.hydra_config import HydraConfig
 
     HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve
-    from semcom_exp.runner import _apply_debug
+    check_config(cfg)
+    if debug:  # debug sizes only resize or fill a null: a misspelled key would add one
+        plain = _keys(compose_cfg(f"experiment={experiment}"))
+        nulls = {k for k, v in plain.items() if v is None}
+        added = [
+            k for k in set(_keys(cfg)) - set(plain) if not any(k.startswith(n + ".") for n in nulls)
+        ]
+        assert not added, f"conf/debug_sizes/{experiment}/default.yaml adds {added}"
 
-    check_config(_apply_debug(cfg))
+
+def _keys(cfg) -> dict[str, object]:
+    """Every dotted key of a config (hydra's own node aside) with its unresolved value."""
+    out, todo = {}, [("", OmegaConf.to_container(cfg, resolve=False))]
+    while todo:
+        prefix, node = todo.pop()
+        for k, v in node.items():
+            if k != "hydra" or prefix:
+                out[prefix + str(k)] = v
+                if isinstance(v, dict):
+                    todo.append((f"{prefix}{k}.", v))
+    return out
 
 
 @pytest.mark.parametrize(
