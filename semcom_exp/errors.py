@@ -18,3 +18,8 @@ class ConfigError(SemcomError):
 
 class DataError(SemcomError):
     """A data set on disk is missing, incomplete or corrupt; the message names the file."""
+
+
+class TrainingDivergedError(SemcomError):
+    """A training loss became NaN / inf; the message names the model, the step and what to
+    change. Nothing is written to the cache."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semcom_exp.semantics.box_text import (
+from semcom_exp.data.box_text import (
     MessageError,
     encode_boxes,
     image_bits,

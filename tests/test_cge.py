@@ -16,6 +16,7 @@ from torch import nn
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.channels import OfdmChannel, OfdmConfig, make_estimator, nmse_db
+from semcom_exp.channels.theory import ser_qam_rayleigh
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import CgeModel, adversarial_loss
 from semcom_exp.pipelines.cge import (
@@ -24,7 +25,7 @@ from semcom_exp.pipelines.cge import (
     check_cge_config,
     load_cge_estimator,
 )
-from semcom_exp.pipelines.cge_eval import evaluate, ser_qam_rayleigh
+from semcom_exp.pipelines.cge_eval import evaluate
 
 from .conftest import REPO, read_json, run_cli
 

@@ -11,10 +11,9 @@ from diffusers import DDPMScheduler
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from semcom_exp.errors import ConfigError
+from semcom_exp.errors import ConfigError, TrainingDivergedError
 from semcom_exp.models.ddpm_decoder import (
     DiffusionDecoder,
-    TrainingDivergedError,
     to_epsilon,
     to_x0,
     training_target,

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.pipelines import m2gsc_eval
-from semcom_exp.pipelines.m2gsc import Receiver
+from semcom_exp.pipelines.m2gsc_data import Receiver
 
 from .conftest import REPO, read_json, run_cli
 

@@ -14,9 +14,9 @@ import torch
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.data import synthetic_traffic as st
+from semcom_exp.data.box_text import parse_message
 from semcom_exp.data.ua_detrac import UADetracDataset, find_root, open_ua_detrac
 from semcom_exp.errors import ConfigError, DataError
-from semcom_exp.semantics.box_text import parse_message
 from semcom_exp.semantics.layout import VEHICLE_CLASSES, object_mask
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ua_detrac"

@@ -242,3 +242,10 @@ def make_estimator(name: str, ofdm: OfdmChannel, **options: Any) -> Estimator:
         )
         return LinearGridEstimator(ofdm, grid_covariance(pdp, S, K), name, assumed=label)
     raise ConfigError("estimator", f"unknown estimator {name!r}; use one of {ESTIMATORS}")
+
+
+def estimator_label(estimator: str, assumed: str | None) -> str:
+    """Display / summary label: ``lmmse_mismatched`` gets its assumed profile's first word."""
+    if estimator == "lmmse_mismatched" and assumed:
+        return f"{estimator}_{str(assumed).split()[0]}"
+    return estimator

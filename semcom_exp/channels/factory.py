@@ -5,21 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from semcom_exp.channels.awgn import AwgnChannel
 from semcom_exp.channels.ofdm import OfdmChannel, OfdmConfig
 from semcom_exp.channels.rayleigh import RayleighChannel
 from semcom_exp.channels.snr import snr_list
+from semcom_exp.config_utils import as_dict
 from semcom_exp.errors import ConfigError
 
 KINDS = ("awgn", "rayleigh", "ofdm")
-
-
-def _container(cfg: Mapping[str, Any] | DictConfig) -> dict[str, Any]:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg)
 
 
 def validate_channel_config(cfg: Mapping[str, Any] | DictConfig) -> None:
@@ -28,7 +23,7 @@ def validate_channel_config(cfg: Mapping[str, Any] | DictConfig) -> None:
     Cheap enough for an up-front config check: kind, snr_db, Rayleigh block length, and for
     OFDM the grid, CP, profile, pilots and assumed-profile keys.
     """
-    cfg = _container(cfg)
+    cfg = as_dict(cfg)
     kind = cfg.get("kind")
     if kind not in KINDS:
         raise ConfigError("channel.kind", f"unknown channel {kind!r}; use one of {KINDS}")
@@ -51,7 +46,7 @@ def build_channel(
 ) -> AwgnChannel | RayleighChannel | OfdmChannel:
     """AwgnChannel, RayleighChannel or OfdmChannel for ``cfg.kind``; extra kwargs go to OFDM
     (``device``, ``precision``, ``generator``)."""
-    cfg = _container(cfg)
+    cfg = as_dict(cfg)
     validate_channel_config(cfg)
     if cfg["kind"] == "awgn":
         return AwgnChannel()

@@ -56,3 +56,17 @@ def lmmse_nmse(cov: np.ndarray, pilot_index: np.ndarray, no: float) -> float:
 def lmmse_nmse_db(cov: np.ndarray, pilot_index: np.ndarray, no: float) -> float:
     """:func:`lmmse_nmse` in dB."""
     return 10.0 * math.log10(lmmse_nmse(cov, pilot_index, no))
+
+
+def ser_qam_rayleigh(snr_db: float | np.ndarray, bits_per_symbol: int) -> float | np.ndarray:
+    """SER of coherent square M-QAM over flat Rayleigh fading with perfect CSI (closed form).
+
+    With q = 1 - 1/sqrt(M), c = 3 / (2 (M - 1)), a = sqrt(c g / (1 + c g)) and g the mean
+    Es/N0: P_s = 2 q (1 - a) - q^2 (1 - (4 / pi) a atan(1 / a)) (Simon & Alouini).
+    """
+    M = 2**bits_per_symbol
+    g = 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)
+    q = 1.0 - 1.0 / math.sqrt(M)
+    c = 3.0 / (2.0 * (M - 1))
+    a = np.sqrt(c * g / (1.0 + c * g))
+    return 2 * q * (1 - a) - q**2 * (1 - (4 / np.pi) * a * np.arctan(1 / a))

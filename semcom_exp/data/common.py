@@ -252,3 +252,12 @@ class SyntheticConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def resample(x: Any, sr_in: int, sr_out: int) -> Any:
+    """Mono audio (numpy float array) from ``sr_in`` to ``sr_out`` Hz, polyphase (scipy)."""
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    g = math.gcd(sr_in, sr_out)
+    return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,13 +32,14 @@ from semcom_exp.data.common import (
     cached_synthetic,
     check_choice,
     locate_root,
+    resample,
     root_or_synthetic,
 )
+from semcom_exp.data.layouts import MARKER
 from semcom_exp.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-MARKER = "SYNTHETIC.json"  # written by synthetic_speech into ROOT; absent in a real copy
 BITS_PER_SAMPLE = 16
 LAYOUT_HELP = (
     "expected ROOT/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and "
@@ -138,13 +138,6 @@ def _audio_header(path: Path, full: bool) -> tuple[int, int, int]:
     if info.frames <= 0:
         raise DataError(f"audio file {path} holds no samples")
     return int(info.frames), int(info.samplerate), int(info.channels)
-
-
-def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = math.gcd(sr_in, sr_out)
-    return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
 
 
 class LibriSpeechDataset(ReportsSkips):
@@ -282,7 +275,7 @@ class LibriSpeechDataset(ReportsSkips):
             raise DataError(f"audio file {path} holds no samples")
         audio = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
         if self.sample_rate is not None and sr != self.sample_rate:
-            audio, sr = _resample(audio, sr, self.sample_rate), self.sample_rate
+            audio, sr = resample(audio, sr, self.sample_rate), self.sample_rate
         return np.ascontiguousarray(audio, dtype=np.float32), int(sr)
 
     def _header(self, index: int) -> Utterance:

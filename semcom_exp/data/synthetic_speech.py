@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from semcom_exp.data.common import SyntheticConfig, check_choice, int_at_least
-from semcom_exp.data.librispeech import MARKER, _resample
+from semcom_exp.data.common import SyntheticConfig, check_choice, int_at_least, resample
+from semcom_exp.data.layouts import MARKER
 from semcom_exp.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def _espeak(text: str, sr: int, variant: str, pitch: int, rate: int) -> np.ndarr
         raise DataError(f"espeak-ng failed for {text!r} ({' '.join(cmd[:7])}): {exc}") from None
     if x.ndim > 1:
         x = x.mean(axis=1)
-    return _resample(x, native, sr) if native != sr else x
+    return resample(x, native, sr) if native != sr else x
 
 
 def _speaker_voice(rng: np.random.Generator, k: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from semcom_exp.data.common import SyntheticConfig, int_at_least
-from semcom_exp.data.ucf101 import LISTS_DIR, VIDEO_DIR
+from semcom_exp.data.layouts import LISTS_DIR, VIDEO_DIR
 from semcom_exp.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from semcom_exp.data.common import SyntheticConfig, int_at_least
-from semcom_exp.data.voc2012 import VOC_CLASSES
+from semcom_exp.data.layouts import VOC_CLASSES
 from semcom_exp.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from semcom_exp.config_utils import as_dict
 from semcom_exp.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -154,10 +155,6 @@ class TextCorpus:
 
 
 # ------------------------------------------------------------------------------ loading
-def _container(cfg: Mapping[str, Any] | DictConfig) -> dict[str, Any]:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg)
 
 
 def _field(record: Mapping[str, Any], dotted: str) -> Any:
@@ -298,7 +295,7 @@ def load_corpus(data_cfg: Mapping[str, Any] | DictConfig) -> TextCorpus:
     ``train_split`` / ``test_split`` (hub / folder split names; a missing test split is cut
     from the train split), ``max_sentences`` (cap per split), ``min_words`` / ``max_words``.
     """
-    cfg = _container(data_cfg)
+    cfg = as_dict(data_cfg)
     corpus = str(cfg.get("corpus") or EMBEDDED)
     num_test = int(cfg.get("num_test", 300))
     seed = int(cfg.get("seed", 0))

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semcom_exp.data.box_text import DEFAULT_GRID, NormBox, encode_boxes
 from semcom_exp.data.common import (
     Malformed,
     OnError,
@@ -45,7 +46,6 @@ from semcom_exp.data.common import (
     xml_root,
 )
 from semcom_exp.errors import ConfigError, DataError
-from semcom_exp.semantics.box_text import DEFAULT_GRID, NormBox, encode_boxes
 
 log = logging.getLogger(__name__)
 

@@ -36,12 +36,11 @@ from semcom_exp.data.common import (
     locate_root,
     root_or_synthetic,
 )
+from semcom_exp.data.layouts import LISTS_DIR, VIDEO_DIR
 from semcom_exp.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-VIDEO_DIR = "UCF-101"
-LISTS_DIR = "ucfTrainTestlist"
 SUBSETS = ("train", "test")
 TEXT_STYLES = ("words", "name")
 LAYOUT_HELP = (

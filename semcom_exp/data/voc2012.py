@@ -40,32 +40,11 @@ from semcom_exp.data.common import (
     root_or_synthetic,
     xml_root,
 )
+from semcom_exp.data.layouts import VOC_CLASSES
 from semcom_exp.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-VOC_CLASSES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
 IMAGE_SETS = ("Main", "Segmentation", "Action", "Layout")
 LAYOUT_HELP = (
     "expected ROOT/JPEGImages/<id>.jpg, ROOT/Annotations/<id>.xml and "

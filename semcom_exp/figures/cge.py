@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from semcom_exp.pipelines.cge_eval import label, ser_qam_rayleigh  # noqa: E402
+from semcom_exp.channels.estimators import estimator_label  # noqa: E402
+from semcom_exp.channels.theory import ser_qam_rayleigh  # noqa: E402
 
 STYLE = {
     "ls": ("C0", "o", "-"),
@@ -30,7 +31,7 @@ def _frame(run_dir: Path) -> pd.DataFrame:
     frame = pd.read_csv(Path(run_dir) / "results.csv", keep_default_na=True)
     frame["assumed"] = frame["assumed"].fillna("")
     frame["label"] = [
-        label(e, a) for e, a in zip(frame["estimator"], frame["assumed"], strict=True)
+        estimator_label(e, a) for e, a in zip(frame["estimator"], frame["assumed"], strict=True)
     ]
     return frame
 

@@ -32,6 +32,16 @@ def psnr(x: torch.Tensor, y: torch.Tensor, cap_db: float | None = None) -> torch
     return _cap(v, cap_db)
 
 
+def _check_masked(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> None:
+    """An image pair (B, C, H, W) and a bool pixel mask (B, H, W) that fits it."""
+    check_image_pair(x, y, channels=None)
+    b, _, h, w = x.shape
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError("mask must be a bool tensor of shape (B, H, W)")
+    if tuple(mask.shape) != (b, h, w):
+        raise ValueError(f"mask must have shape (B, H, W) = {(b, h, w)}, got {tuple(mask.shape)}")
+
+
 def psnr_masked(
     x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, cap_db: float | None = None
 ) -> torch.Tensor:
@@ -41,12 +51,7 @@ def psnr_masked(
     (there is nothing to score: drop it with nanmean / count it separately); identical selected
     pixels give +inf unless ``cap_db`` is set.
     """
-    check_image_pair(x, y, channels=None)
-    b, _, h, w = x.shape
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError("mask must be a bool tensor of shape (B, H, W)")
-    if tuple(mask.shape) != (b, h, w):
-        raise ValueError(f"mask must have shape (B, H, W) = {(b, h, w)}, got {tuple(mask.shape)}")
+    _check_masked(x, y, mask)
     m = mask.to(x.device).unsqueeze(1).float()
     se = ((x.float() - y.float()) ** 2 * m).sum(dim=(1, 2, 3))
     count = m.sum(dim=(1, 2, 3)) * x.shape[1]
@@ -86,12 +91,7 @@ def ssim_masked(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.T
     :func:`ssim`); an empty mask gives NaN for that image, as in :func:`psnr_masked`. Used
     with the complement of the message's boxes to see speckle on the static background.
     """
-    check_image_pair(x, y, channels=None)
-    b, _, h, w = x.shape
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError("mask must be a bool tensor of shape (B, H, W)")
-    if tuple(mask.shape) != (b, h, w):
-        raise ValueError(f"mask must have shape (B, H, W) = {(b, h, w)}, got {tuple(mask.shape)}")
+    _check_masked(x, y, mask)
     _, full = _tm_ssim(
         x.float(), y.float(), data_range=DATA_RANGE, reduction="none", return_full_image=True
     )

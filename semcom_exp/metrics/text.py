@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from semcom_exp.errors import SemcomError
+from semcom_exp.hub import looks_like_path
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,6 @@ def packaged_minilm_path(cache_dir: str | Path | None = None) -> Path:
     return final
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
-
-
 def load_sentence_model(model: str, cache_dir: str | Path | None = None, device: str | None = None):
     """A SentenceTransformer from the packaged default, a local folder, or the local HF cache."""
     from sentence_transformers import SentenceTransformer
@@ -98,7 +95,7 @@ def load_sentence_model(model: str, cache_dir: str | Path | None = None, device:
             raise TextModelUnavailable(
                 f"text model folder {path} is not a loadable sentence-transformers model ({exc})"
             ) from None
-    if _looks_like_path(model):
+    if looks_like_path(model):
         raise TextModelUnavailable(
             f"text model path {path} does not exist; put a sentence-transformers model folder "
             f"there (e.g. `huggingface-cli download sentence-transformers/all-mpnet-base-v2 "

@@ -1,6 +1,7 @@
 """LightningModules and samplers: M2GSC diffusion decoders and their split-inference loop."""
 
-from semcom_exp.models.ddpm_decoder import DiffusionDecoder, TrainingDivergedError
+from semcom_exp.errors import TrainingDivergedError
+from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.models.samplers import ReverseStep
 from semcom_exp.models.split_inference import (
     Split,

@@ -28,8 +28,7 @@ from torch import nn
 
 from semcom_exp.channels.estimators import linear_interp_matrix
 from semcom_exp.channels.ofdm import PilotObservation
-from semcom_exp.errors import ConfigError
-from semcom_exp.models.ddpm_decoder import TrainingDivergedError
+from semcom_exp.errors import ConfigError, TrainingDivergedError
 
 log = logging.getLogger(__name__)
 

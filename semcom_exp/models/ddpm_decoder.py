@@ -27,7 +27,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 
-from semcom_exp.errors import ConfigError, SemcomError
+from semcom_exp.errors import ConfigError, TrainingDivergedError
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 ROLES = ("shared", "local")
 LR_SCHEDULES = ("constant", "cosine")  # diffusers.optimization names (+ warmup_steps)
 EMA_POWER = 0.75  # diffusers' EMA warm-up: decay = min(ema_decay, 1 - (1 + step) ** -0.75)
-
-
-class TrainingDivergedError(SemcomError):
-    """The training loss became NaN/inf; the message names the model and step."""
 
 
 def _bcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

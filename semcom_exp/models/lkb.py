@@ -29,7 +29,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from semcom_exp.errors import ConfigError, SemcomError
+from semcom_exp.errors import ConfigError, SemcomError, TrainingDivergedError
+from semcom_exp.hub import looks_like_path
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ SPECIAL_TOKENS = {
 
 class LanguageModelUnavailable(SemcomError):
     """The configured LM cannot be loaded here; the message says what to fetch and where."""
-
-
-class TrainingDivergedError(SemcomError):
-    """The LM training loss became NaN/inf."""
 
 
 # ------------------------------------------------------------------------------ global LM
@@ -87,10 +84,6 @@ def tiny_gpt2(
     return GPT2LMHeadModel(config)
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
-
-
 def _missing_path(key: str, path: Path) -> LanguageModelUnavailable:
     return LanguageModelUnavailable(
         f"{key}: LM path {path} does not exist; put a Hugging Face causal LM folder there "
@@ -113,7 +106,7 @@ def preflight_lm(name_or_path: str, key: str = "model.lm") -> None:
     path = Path(name).expanduser()
     if name == TINY or path.exists():
         return
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise _missing_path(key, path)
     from transformers import AutoConfig
 
@@ -129,7 +122,7 @@ def load_causal_lm(name_or_path: str, key: str = "model.lm"):
 
     path = Path(name_or_path).expanduser()
     local = path.exists()
-    if not local and _looks_like_path(name_or_path):
+    if not local and looks_like_path(name_or_path):
         raise _missing_path(key, path)
     source = str(path) if local else name_or_path
     try:

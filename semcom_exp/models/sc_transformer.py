@@ -44,6 +44,7 @@ from torch import nn
 
 from semcom_exp.channels import complex_to_real, normalize_power, real_to_complex
 from semcom_exp.errors import ConfigError
+from semcom_exp.hub import looks_like_path
 from semcom_exp.models.sc_link import EQUALIZERS, SemanticLink
 from semcom_exp.models.sc_tokenizer import HFTokenizer, SCTokenizer, WordTokenizer
 
@@ -126,7 +127,7 @@ def load_pretrained(name: str) -> tuple[nn.Module, Any]:
     from transformers import AutoModel, AutoTokenizer
 
     path = Path(name).expanduser()
-    if (name.startswith(("/", ".", "~")) or name.count("/") > 1) and not path.exists():
+    if looks_like_path(name) and not path.exists():
         raise _offline_error(name)
     source = str(path) if path.exists() else name
     try:
@@ -145,7 +146,7 @@ def preflight_encoder(name: str | None) -> None:
     path = Path(name).expanduser()
     if path.exists():
         return
-    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+    if looks_like_path(name):
         raise _offline_error(name)
     from transformers import AutoConfig
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from semcom_exp.config_utils import to_plain
 from semcom_exp.data import open_dataset
 from semcom_exp.errors import ConfigError
 from semcom_exp.runner import RunContext, RunOutput
@@ -48,10 +49,6 @@ COLUMNS = (
 MEAN_COLUMNS = ("raw_bits", "file_bits", "text_bits", "transmitted_bits", "messages")
 
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
 def _optional_positive(key: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -65,7 +62,7 @@ def check_bits_config(cfg: DictConfig) -> tuple[list[str], LinkBudget]:
     bits = cfg.get("bits")
     if bits is None:
         raise ConfigError("bits", "missing; use experiment=lam_msc/bits")
-    modalities = _plain(bits.get("modalities"))
+    modalities = to_plain(bits.get("modalities"))
     if isinstance(modalities, str):
         modalities = [modalities]
     if not modalities:
@@ -78,7 +75,7 @@ def check_bits_config(cfg: DictConfig) -> tuple[list[str], LinkBudget]:
                 f"bits.data.{m}",
                 f"missing; add `- /data@bits.data.{m}: NAME` to the experiment's defaults",
             )
-    link = LinkBudget.from_cfg(_plain(bits.get("link")) or {}, "bits.link")
+    link = LinkBudget.from_cfg(to_plain(bits.get("link")) or {}, "bits.link")
     _optional_positive("bits.max_samples", bits.get("max_samples"))
     _optional_positive("bits.video_max_frames", bits.get("video_max_frames"))
     return list(modalities), link

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list, validate_channel_config
+from semcom_exp.config_utils import as_dict
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
 from semcom_exp.runner import RunContext, RunOutput
@@ -68,10 +69,6 @@ FALLBACK_RUN_CFG = {
 
 
 # ------------------------------------------------------------------------------ checks
-def _container(cfg: Any) -> dict[str, Any]:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg)
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -101,7 +98,7 @@ def snr_range(value: Any, key: str) -> tuple[float, float]:
 
 def check_model_config(model_cfg: Any, prefix: str = "model") -> dict[str, Any]:
     """Validate the CGE model/training node (conf/model/cge.yaml); ConfigError names the key."""
-    m = _container(model_cfg)
+    m = as_dict(model_cfg)
     if m.get("loss") not in LOSSES:
         raise ConfigError(f"{prefix}.loss", f"got {m.get('loss')!r}; use one of {LOSSES}")
     for key in (
@@ -288,7 +285,7 @@ class BestGeneratorByValidation(Callback):
 # ------------------------------------------------------------------------------ stage 1
 def generator_stage_config(model_cfg: Any, channel_cfg: Any, loss: str) -> dict[str, Any]:
     """The cache key of a trained generator: channel shape + model/training config + loss + seed."""
-    m = _container(model_cfg)
+    m = as_dict(model_cfg)
     return {
         "channel": channel_key(channel_cfg),
         "model": {k: v for k, v in m.items() if k not in NOT_IN_KEY},

@@ -31,7 +31,7 @@ from semcom_exp.channels import (
     snr_list,
     theory,
 )
-from semcom_exp.channels.estimators import linear_interp_matrix
+from semcom_exp.channels.estimators import estimator_label, linear_interp_matrix
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +46,6 @@ ESTIMATOR_NAMES = (
 )
 #: smallest |H_hat| used by zero-forcing (an exact zero would give NaN, i.e. a sure error anyway)
 ZF_FLOOR = 1e-12
-
-
-def ser_qam_rayleigh(snr_db: float | np.ndarray, bits_per_symbol: int) -> float | np.ndarray:
-    """SER of coherent square M-QAM over flat Rayleigh fading with perfect CSI (closed form).
-
-    With q = 1 - 1/sqrt(M), c = 3 / (2 (M - 1)), a = sqrt(c g / (1 + c g)) and g the mean
-    Es/N0: P_s = 2 q (1 - a) - q^2 (1 - (4 / pi) a atan(1 / a)) (Simon & Alouini).
-    """
-    M = 2**bits_per_symbol
-    g = 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)
-    q = 1.0 - 1.0 / math.sqrt(M)
-    c = 3.0 / (2.0 * (M - 1))
-    a = np.sqrt(c * g / (1.0 + c * g))
-    return 2 * q * (1 - a) - q**2 * (1 - (4 / np.pi) * a * np.arctan(1 / a))
 
 
 def baseline_estimators(
@@ -163,7 +149,7 @@ def evaluate(cfg: DictConfig, learned: dict[str, Callable], seed: int) -> list[d
                     if w is not None
                     else math.nan
                 ),
-                "ser_theory": float(ser_qam_rayleigh(snr, bits))
+                "ser_theory": float(theory.ser_qam_rayleigh(snr, bits))
                 if est is None and num_data
                 else math.nan,
                 "pilot_pattern": channel.pilots.pattern,
@@ -183,19 +169,12 @@ def evaluate(cfg: DictConfig, learned: dict[str, Callable], seed: int) -> list[d
     return rows
 
 
-def label(estimator: str, assumed: str | None) -> str:
-    """Display / summary label: ``lmmse_mismatched`` gets its assumed profile's first word."""
-    if estimator == "lmmse_mismatched" and assumed:
-        return f"{estimator}_{str(assumed).split()[0]}"
-    return estimator
-
-
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Flat results.json keys: NMSE / SER per (label, SNR) and the CGAN's standing vs baselines."""
     out: dict[str, Any] = {}
     table: dict[str, dict[float, dict[str, float]]] = {}
     for r in rows:
-        lab = label(r["estimator"], r["assumed"])
+        lab = estimator_label(r["estimator"], r["assumed"])
         table.setdefault(lab, {})[r["snr_db"]] = r
         if not math.isnan(r["nmse_db"]):
             out[f"nmse_db_{lab}_snr{r['snr_db']:g}"] = r["nmse_db"]

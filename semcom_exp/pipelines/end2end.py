@@ -44,6 +44,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.channels import snr_list
+from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data import open_dataset
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
@@ -82,20 +83,9 @@ KEY_VARIANTS = (*LKB_VARIANTS, "keywords")  # the link carries key semantics, no
 NUM_EXAMPLES = 3
 
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
-def _as_list(value: Any) -> list:
-    value = _plain(value)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 def _members(e2e: DictConfig, key: str, allowed: Any, what: str) -> list[str]:
     """The non-empty list ``end2end.<key>``, each entry one of ``allowed``."""
-    values = _as_list(e2e.get(key))
+    values = as_list(e2e.get(key))
     if not values:
         raise ConfigError(f"end2end.{key}", f"give at least one of {list(allowed)}")
     for v in values:
@@ -139,10 +129,10 @@ def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, li
     if "conventional" in variants:
         channel_dim = (cfg.get("model") or {}).get("channel_dim")
         check_conventional_config(
-            _plain(e2e.get("conventional")) or {},
+            to_plain(e2e.get("conventional")) or {},
             num_symbols=int(channel_dim) // 2 if isinstance(channel_dim, int) else None,
         )
-    snrs = snr_list(_plain(e2e.snr_db), "end2end.snr_db")
+    snrs = snr_list(to_plain(e2e.snr_db), "end2end.snr_db")
     return modalities, variants, channel, snrs
 
 
@@ -265,7 +255,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     conventional = None
     if "conventional" in variants:  # the SC model's link: same channel uses, same draws
         conventional = ConventionalLink.from_config(
-            models["multimodal"].link, _plain(e2e.conventional), corpora["multimodal"].train
+            models["multimodal"].link, to_plain(e2e.conventional), corpora["multimodal"].train
         )
         summary["conventional_info_bits"] = int(conventional.info_bits)
         for m in modalities:

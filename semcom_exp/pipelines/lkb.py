@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data import personas as P
 from semcom_exp.errors import ConfigError
 from semcom_exp.metrics.text import TextSimilarity, bleu
@@ -50,26 +51,16 @@ GLOBAL_VERSION = "2"
 ADAPTER_VERSION = "2"
 
 
-def _as_list(value: Any) -> list:
-    if OmegaConf.is_list(value):
-        return list(OmegaConf.to_container(value))
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
 # ------------------------------------------------------------------------------ checks
 def check_lkb_config(cfg: DictConfig) -> None:
     """Reject bad values before any work."""
-    adapters = _as_list(cfg.lkb.adapters)
+    adapters = as_list(cfg.lkb.adapters)
     if not adapters:
         raise ConfigError("lkb.adapters", f"the list is empty; use some of {list(M.ADAPTERS)}")
     bad = [a for a in adapters if a not in M.ADAPTERS]
     if bad:
         raise ConfigError("lkb.adapters", f"unknown adapters {bad}; use some of {list(M.ADAPTERS)}")
-    if cfg.lkb.get("users") is not None and not _as_list(cfg.lkb.users):
+    if cfg.lkb.get("users") is not None and not as_list(cfg.lkb.users):
         raise ConfigError("lkb.users", "the list is empty; name at least one user, or null for all")
     if not 0.0 <= float(cfg.lkb.threshold) <= 1.0:
         raise ConfigError("lkb.threshold", f"a cosine threshold in [0, 1], got {cfg.lkb.threshold}")
@@ -97,7 +88,7 @@ def quiet_lm_warnings() -> None:
 def load_personas(cfg: DictConfig, ctx: RunContext) -> list[P.Persona]:
     """The configured users' prompt bases and evaluation messages (synthetic or from disk);
     ``lkb.users: null`` = every user (the built-in ones, or every folder of personas_root)."""
-    users = None if cfg.lkb.get("users") is None else [str(u) for u in _as_list(cfg.lkb.users)]
+    users = None if cfg.lkb.get("users") is None else [str(u) for u in as_list(cfg.lkb.users)]
     root = cfg.lkb.get("personas_root")
     if root is None:
         users = users if users is not None else list(P.USERS)
@@ -131,7 +122,7 @@ def global_stage_config(m: DictConfig, seed: int) -> dict:
         "seed": int(seed),
     }
     if out["lm"] == M.TINY:
-        out["tiny"] = _plain(m.tiny)
+        out["tiny"] = to_plain(m.tiny)
     return out
 
 
@@ -204,7 +195,7 @@ def train_adapter(
 
     ``model_cfg``: the LKB model node (default ``cfg.model``)."""
     m = cfg.model if model_cfg is None else model_cfg
-    adapter_cfg = _plain(m[kind])
+    adapter_cfg = to_plain(m[kind])
     base_hash = hashlib.sha256("\n".join(prompt_base).encode()).hexdigest()[:16]
     sc = {
         "global": global_path.name,
@@ -296,7 +287,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     check_lkb_config(cfg)
     quiet_lm_warnings()
     personas = load_personas(cfg, ctx)
-    adapters = [str(a) for a in _as_list(cfg.lkb.adapters)]
+    adapters = [str(a) for a in as_list(cfg.lkb.adapters)]
     global_path = train_global_lm(cfg, ctx)
     adapter_paths: dict[tuple[str, str], Path] = {}
     for persona in personas:

@@ -3,12 +3,10 @@
 Stages (each cached by its resolved config, so a sweep over SNR, k or hand-off trains every
 decoder once):
 
-1. ``m2gsc_data``: per receiver (scenario) three disjoint frame sets — local-training,
-   shared-training, held-out evaluation — as tensors; the layout raster is built from the
-   PARSED semantic message (what the receiver actually gets), the background reference is the
-   median of the receiver's local-training frames.
+1. ``m2gsc_data``: the receivers' frame sets (``semcom_exp.pipelines.m2gsc_data``).
 2. ``m2gsc_decoder`` (role=shared): one model on all receivers' shared frames, t >= T - K_max.
-3. ``m2gsc_decoder`` (role=local, receiver=r): one model per receiver, all t, + background.
+3. ``m2gsc_decoder`` (role=local): the local models, all t, + background: one per receiver, or
+   one pooled over every receiver (+ optional per-receiver fine-tuning); ``m2gsc.local_init``.
 4. evaluation grid (not cached, see ``semcom_exp.pipelines.m2gsc_eval``).
 """
 
@@ -27,7 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.cache import ArtifactCache
-from semcom_exp.data import open_dataset
+from semcom_exp.config_utils import as_list
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.models.samplers import ReverseStep
@@ -37,16 +35,14 @@ from semcom_exp.models.split_inference import (
     inference_timesteps,
     split_point,
 )
+from semcom_exp.pipelines.m2gsc_data import FRAME_SETS, Receiver, prepare_receivers
+from semcom_exp.pipelines.m2gsc_eval import evaluate, loss_summary, save_examples
 from semcom_exp.runner import RunContext, RunOutput
-from semcom_exp.semantics.box_text import message_bits, parse_message
-from semcom_exp.semantics.layout import object_mask, rasterize
 from semcom_exp.training import build_trainer, fit_resumable
 
 log = logging.getLogger(__name__)
 
-DATA_VERSION = "1"
 DECODER_VERSION = "2"
-FRAME_SETS = ("local", "shared", "eval")
 INFERENCE_ONLY_KEYS = ("num_inference_steps", "sampler")
 IMAGE_METRICS = ("ssim", "psnr", "lpips", "psnr_objects", "psnr_outside", "ssim_outside")
 # How each receiver's local decoder starts before its ``m2gsc.local_steps`` on its own frames:
@@ -56,30 +52,15 @@ IMAGE_METRICS = ("ssim", "psnr", "lpips", "psnr_objects", "psnr_outside", "ssim_
 LOCAL_INITS = ("scratch", "shared", "pooled")
 
 
-def as_list(value: Any) -> list:
-    """A scalar or a list from the config, as a python list."""
-    if OmegaConf.is_list(value):
-        return list(OmegaConf.to_container(value))
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-@dataclass
-class Receiver:
-    """One receiver's tensors: images in [-1, 1], layout rasters, background, eval metadata."""
-
-    name: str
-    sets: dict[str, dict[str, torch.Tensor]]
-    background: torch.Tensor
-    eval_texts: list[str]
-    eval_bits: list[int]
-
-
 # ------------------------------------------------------------------------------ checks
 def check_m2gsc_config(cfg: DictConfig) -> None:
     """Every grid value is checked before any data is generated or model trained."""
     model = cfg.model
     T = int(model.num_train_timesteps)
     ts = inference_timesteps(int(model.num_inference_steps), T)
+    for key in ("offload_steps", "handoff", "seeds", "channel.snr_db"):
+        if not as_list(OmegaConf.select(cfg, key)):
+            raise ConfigError(key, "give at least one value (a list of them for a sweep)")
     for k in as_list(cfg.offload_steps):
         check_offload_steps(k, int(model.max_offload_steps), T)
         split_point(ts, k, T, int(model.max_offload_steps))
@@ -108,80 +89,6 @@ def check_m2gsc_config(cfg: DictConfig) -> None:
             raise ConfigError(key, "a decoder trained from random weights needs > 0 steps")
     ReverseStep(str(cfg.model.get("sampler", "ddpm")), {"num_train_timesteps": T})
     DiffusionDecoder.from_config(model_config(cfg), role="local")  # its own checks, no work
-
-
-# ------------------------------------------------------------------------------ stage 1
-def data_config(cfg: DictConfig) -> DictConfig:
-    """cfg.data, with a synthetic set (data.root null) sized to the requested frame sets."""
-    data = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
-    if data.get("root") is None and data.get("synthetic") is not None:
-        needed = sum(int(cfg.m2gsc.frames[name]) for name in FRAME_SETS)
-        synth = data.synthetic
-        synth.frames_per_scenario = max(int(synth.get("frames_per_scenario") or 0), needed)
-        synth.num_scenarios = max(
-            int(synth.get("num_scenarios") or 0), int(cfg.m2gsc.num_receivers)
-        )
-    return data
-
-
-def _data_stage_config(cfg: DictConfig) -> dict:
-    return {
-        "data": OmegaConf.to_container(data_config(cfg)),
-        "frames": OmegaConf.to_container(cfg.m2gsc.frames, resolve=True),
-        "num_receivers": int(cfg.m2gsc.num_receivers),
-        "image_size": int(cfg.model.image_size),
-        "split_seed": int(cfg.m2gsc.split_seed),
-    }
-
-
-def prepare_receivers(cfg: DictConfig, ctx: RunContext) -> tuple[list[Receiver], str]:
-    """Stage 1 (cached): the receivers' frame sets as tensors. Returns (receivers, stage key)."""
-    stage_cfg = _data_stage_config(cfg)
-
-    def compute(out: Path, work: Path) -> None:
-        dataset = open_dataset(data_config(cfg), ctx.cache)
-        scenarios = list(dataset.scenarios())
-        wanted = stage_cfg["num_receivers"]
-        if len(scenarios) < wanted:
-            raise ConfigError(
-                "m2gsc.num_receivers",
-                f"{wanted} receivers need {wanted} scenarios; the data set has {len(scenarios)} "
-                f"({scenarios}); group sequences with data.scenarios or lower m2gsc.num_receivers",
-            )
-        size, grid = stage_cfg["image_size"], int(stage_cfg["data"]["grid"])
-        payload = []
-        for scenario in scenarios[:wanted]:
-            idx = dataset.split_frames(scenario, stage_cfg["frames"], seed=stage_cfg["split_seed"])
-            sets = {}
-            for name in FRAME_SETS:
-                texts = [dataset.semantic_text(i) for i in idx[name]]
-                boxes = [parse_message(t, grid) for t in texts]
-                sets[name] = {
-                    "image": dataset.load_images(idx[name], size),
-                    "layout": torch.stack([rasterize(b, size) for b in boxes]),
-                    "mask": torch.stack([object_mask(b, size) for b in boxes]),
-                    "texts": texts,
-                }
-            payload.append(
-                {
-                    "name": str(scenario),
-                    "sets": sets,
-                    "background": dataset.background(scenario, size, frame_indices=idx["local"]),
-                }
-            )
-        torch.save(payload, out / "receivers.pt")
-
-    path = ctx.cache.get_or_compute("m2gsc_data", stage_cfg, DATA_VERSION, compute)
-    receivers = []
-    for item in torch.load(path / "receivers.pt", weights_only=False):
-        texts = item["sets"]["eval"]["texts"]
-        sets = {n: {k: v for k, v in s.items() if k != "texts"} for n, s in item["sets"].items()}
-        receivers.append(
-            Receiver(
-                item["name"], sets, item["background"], texts, [message_bits(t) for t in texts]
-            )
-        )
-    return receivers, path.name
 
 
 # -------------------------------------------------------------------------- stages 2, 3
@@ -388,8 +295,6 @@ def train_decoders(
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) every decoder, evaluate the (k, SNR, hand-off) grid, write the tables."""
-    from semcom_exp.pipelines.m2gsc_eval import evaluate, loss_summary, save_examples
-
     check_m2gsc_config(cfg)
     with ctx.timed("data"):
         receivers, data_key = prepare_receivers(cfg, ctx)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from semcom_exp.config_utils import as_list
 from semcom_exp.metrics import LPIPS, MetricUnavailable, psnr, psnr_masked, ssim, ssim_masked
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.models.samplers import ReverseStep
@@ -29,7 +30,7 @@ from semcom_exp.models.split_inference import (
     local_denoise,
     split_point,
 )
-from semcom_exp.pipelines.m2gsc import Receiver, as_list
+from semcom_exp.pipelines.m2gsc_data import Receiver
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from semcom_exp.channels import snr_list, validate_channel_config
+from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.sc_link import CHANNEL_KINDS, CSI_SOURCES, SemanticLink
@@ -48,25 +49,12 @@ EVAL_SEED_OFFSET = 3_000_017
 NUM_EXAMPLES = 3  # recovered sentences kept per (seed, channel, csi, SNR) in examples.csv
 
 
-def _container(node: Any) -> Any:
-    if OmegaConf.is_config(node):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
-
-
-def _as_list(value: Any) -> list:
-    value = _container(value)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 # ------------------------------------------------------------------------------ checks
 def channel_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """The channel node of every kind in ``sc.channels`` (from ``sc.channel_configs``)."""
-    nodes = _container(cfg.sc.get("channel_configs")) or {}
+    nodes = to_plain(cfg.sc.get("channel_configs")) or {}
     out = {}
-    for kind in _as_list(cfg.sc.channels):
+    for kind in as_list(cfg.sc.channels):
         if kind not in nodes:
             raise ConfigError(
                 f"sc.channel_configs.{kind}",
@@ -90,7 +78,7 @@ def _validate_channel(kind: str, node: dict[str, Any]) -> None:
 
 
 def seeds_of(cfg: DictConfig) -> list[int]:
-    seeds = _as_list(cfg.sc.get("seeds")) or [int(cfg.seed)]
+    seeds = as_list(cfg.sc.get("seeds")) or [int(cfg.seed)]
     if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
         raise ConfigError("sc.seeds", f"expected a list of integers or null, got {seeds!r}")
     return [int(s) for s in seeds]
@@ -105,7 +93,7 @@ def check_sc_config(cfg: DictConfig) -> None:
             "the SC link reads a TEXT corpus: keep the experiment's data node (data.corpus="
             "embedded | a .txt / data set folder | a cached hub id), not an image/audio data group",
         )
-    channels, csis = _as_list(sc.channels), _as_list(sc.csi)
+    channels, csis = as_list(sc.channels), as_list(sc.csi)
     if not channels:
         raise ConfigError("sc.channels", f"the list is empty; choose from {list(CHANNEL_KINDS)}")
     bad = [c for c in channels if c not in CHANNEL_KINDS]
@@ -126,8 +114,8 @@ def check_sc_config(cfg: DictConfig) -> None:
         )
     for kind, node in channel_configs(cfg).items():
         _validate_channel(kind, node)
-    snr_list(_container(sc.snr_db), "sc.snr_db")
-    check_model_config(_container(cfg.model))
+    snr_list(to_plain(sc.snr_db), "sc.snr_db")
+    check_model_config(to_plain(cfg.model))
     pilots = sc.get("flat_pilots")
     if isinstance(pilots, bool) or not isinstance(pilots, int) or pilots < 0:
         raise ConfigError("sc.flat_pilots", f"expected a non-negative integer, got {pilots!r}")
@@ -164,11 +152,11 @@ def model_stage_config(
     cfg: DictConfig, kind: str, node: Mapping[str, Any], seed: int
 ) -> dict[str, Any]:
     """Cache key of one trained SC model."""
-    model = _container(cfg.model)
+    model = to_plain(cfg.model)
     key = {
         "model": model,
         "channel": _channel_key(node),
-        "data": _container(cfg.data),
+        "data": to_plain(cfg.data),
         "seed": int(seed),
     }
     if kind != "ofdm" and model["train_csi"] == "ls":
@@ -207,7 +195,7 @@ def train_sc_model(
     seed: int,
 ) -> tuple[SCTransformer, Path]:
     """Stage ``sc_model``: the SC model for one channel kind and seed (trained if not cached)."""
-    mcfg = _container(cfg.model)
+    mcfg = to_plain(cfg.model)
     stage_cfg = model_stage_config(cfg, kind, node, seed)
 
     def compute(out: Path, work: Path) -> None:
@@ -308,8 +296,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     corpus = load_corpus(cfg.data)
     channels = channel_configs(cfg)
     csis, snrs, seeds = (
-        _as_list(sc.csi),
-        snr_list(_container(sc.snr_db), "sc.snr_db"),
+        as_list(sc.csi),
+        snr_list(to_plain(sc.snr_db), "sc.snr_db"),
         seeds_of(cfg),
     )
     bits_per_symbol = float(sc.bits_per_symbol)
@@ -415,7 +403,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             "text_model": str(sc.text_model),
             "train_csi": str(cfg.model.train_csi),
             "equalizer": str(cfg.model.equalizer),
-            "train_snr_db_range": str(list(_as_list(cfg.model.snr_db_range))),
+            "train_snr_db_range": str(list(as_list(cfg.model.snr_db_range))),
         }
     )
     summary.update(bits_summary(int(cfg.model.channel_dim) // 2, bits_per_symbol, raw_bits))

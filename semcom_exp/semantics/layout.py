@@ -1,7 +1,7 @@
 """Layout rasters: boxes -> per-class masks, the conditioning input of the DDPM decoders.
 
 Boxes are ``(vehicle_type, x0, y0, x1, y1)`` in normalised [0, 1] frame coordinates (what
-``box_text.parse_message`` returns), so the same message rasterises at any image size. A
+``semcom_exp.data.box_text.parse_message`` returns), so the same message rasterises at any image size. A
 pixel belongs to a box when the box touches it (floor / ceil), so no non-empty box vanishes
 at a small size.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from semcom_exp.semantics.box_text import NormBox
+from semcom_exp.data.box_text import NormBox
 
 VEHICLE_CLASSES: tuple[str, ...] = ("car", "bus", "van", "others")
 

@@ -22,15 +22,17 @@ The way back, :class:`TextToImage`, wraps a diffusers ``DiffusionPipeline`` fold
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from semcom_exp.config_utils import as_dict
+from semcom_exp.data.common import resample
 from semcom_exp.errors import ConfigError
+from semcom_exp.hub import cached_snapshot, looks_like_path
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +59,6 @@ class MMABackend(Protocol):
 
 
 # ------------------------------------------------------------------------------ helpers
-def _plain(cfg: Any) -> dict[str, Any]:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dict(cfg or {})
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def _missing_model(
@@ -73,7 +67,7 @@ def _missing_model(
     """The offline error: what is wrong, what to download, where to put it."""
     path = Path(name).expanduser()
     example = HUB_EXAMPLES.get(key.split(".")[1], "ORG/MODEL")
-    if _looks_like_path(name) and not path.exists():
+    if looks_like_path(name) and not path.exists():
         why = f"folder {path} does not exist"
         hub = example
     elif path.exists() or cached:
@@ -97,13 +91,6 @@ def _missing_model(
     )
 
 
-def _cached_snapshot(repo_id: str) -> str:
-    """The local HF-cache folder of hub id ``repo_id``; raises when it was never downloaded."""
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(repo_id, local_files_only=True)
-
-
 def _load(key: str, name: Any, what: str, loader: Callable[[str], Any]) -> Any:
     """``loader(source)`` for a local folder or a cached hub id, with the offline error."""
     if name is None or str(name).strip() == "":
@@ -112,13 +99,13 @@ def _load(key: str, name: Any, what: str, loader: Callable[[str], Any]) -> Any:
         )
     name = str(name)
     path = Path(name).expanduser()
-    if not path.exists() and _looks_like_path(name):
+    if not path.exists() and looks_like_path(name):
         raise _missing_model(key, name, what)
     if path.exists():
         source = str(path)
     else:
         try:
-            source = _cached_snapshot(name)
+            source = cached_snapshot(name)
         except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, ...
             raise _missing_model(key, name, what, exc) from None
     try:
@@ -248,13 +235,6 @@ class HFVideoBackend:
         return JOIN.join(dict.fromkeys(c for c in captions if c))  # distinct, in frame order
 
 
-def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = math.gcd(sr_in, sr_out)
-    return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
-
-
 class HFAudioBackend:
     """Speech -> lower-cased transcript with the transformers ASR pipeline on numpy audio."""
 
@@ -281,7 +261,7 @@ class HFAudioBackend:
         _require(dataset, "load_audio", self.modality)
         audio, sr = dataset.load_audio(index)
         if sr != self.rate:  # the pipeline would need torchaudio to resample
-            audio, sr = _resample(audio, sr, self.rate), self.rate
+            audio, sr = resample(audio, sr, self.rate), self.rate
         kwargs = {"chunk_length_s": self.chunk_length_s} if self.chunk_length_s else {}
         out = self.pipe({"raw": np.asarray(audio, dtype=np.float32), "sampling_rate": sr}, **kwargs)
         return " ".join(str(out["text"]).lower().split())
@@ -295,8 +275,8 @@ def build_mma(modality: str, mma_cfg: Mapping[str, Any] | DictConfig) -> MMABack
     """
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; use one of {list(MODALITIES)}")
-    cfg = _plain(mma_cfg)
-    node = _plain(cfg.get(modality)) or {"backend": "oracle"}
+    cfg = as_dict(mma_cfg)
+    node = as_dict(cfg.get(modality)) or {"backend": "oracle"}
     backend = node.get("backend", "oracle")
     key = f"mma.{modality}"
     if backend not in BACKENDS:
@@ -373,8 +353,8 @@ class TextToImage:
 
 def build_text_to_image(mma_cfg: Mapping[str, Any] | DictConfig) -> TextToImage:
     """The receiver's text -> image model from ``mma.text_to_image`` (a diffusers folder)."""
-    cfg = _plain(mma_cfg)
-    node = _plain(cfg.get("text_to_image")) or {}
+    cfg = as_dict(mma_cfg)
+    node = as_dict(cfg.get("text_to_image")) or {}
     return TextToImage(
         node.get("model"),
         "mma.text_to_image.model",
