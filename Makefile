@@ -30,9 +30,11 @@ run: install
 test: install
 	$(BIN)/python $(PYTEST)
 
+# Style, and the architecture's import contracts (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Speed checks, printed side by side (not timed tests): the main job from an empty cache with
 # its profile, targets and a rerun; then Lightning vs bare training step, batched vs
