@@ -11,8 +11,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from semcom_exp.errors import ConfigError
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.pipelines import m2gsc_eval
+from semcom_exp.pipelines.m2gsc import check_m2gsc_config
 from semcom_exp.pipelines.m2gsc_data import Receiver
 
 from .conftest import REPO, read_json, run_cli
@@ -152,6 +154,16 @@ def test_offload_beyond_kmax_fails_before_any_work(tmp_path: Path):
     assert "offload_steps" in proc.stderr and "Traceback" not in proc.stderr
     cache = tmp_path / "cache"
     assert not cache.exists() or not any(cache.iterdir())
+
+
+@pytest.mark.parametrize("key", ["offload_steps", "handoff", "seeds", "channel.snr_db"])
+def test_an_empty_grid_axis_is_refused_naming_the_key(key):
+    """null passes the name rules (they skip nulls): the M2GSC check names the key instead of
+    running an empty grid."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=quickstart", f"{key}=null"])
+    with pytest.raises(ConfigError, match=f"'{key}'.*at least one value"):
+        check_m2gsc_config(cfg)
 
 
 def test_edge_runs_once_per_k_and_output_is_reused_across_snrs(monkeypatch):
