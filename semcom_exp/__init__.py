@@ -1,3 +1,11 @@
 """semcom_exp: a Hydra + Lightning runner that reproduces LAM-MSC and M2GSC experiments."""
 
+from omegaconf import OmegaConf
+
 __version__ = "0.1.0"
+
+# `${semcom_run_name:${task},${hydra:runtime.choices.experiment}}` (conf/config.yaml): a run is
+# named after its experiment (the path Hydra chose under conf/experiment), a task after itself.
+OmegaConf.register_new_resolver(
+    "semcom_run_name", lambda task, experiment: experiment if task == "run" else task, replace=True
+)

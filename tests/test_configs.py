@@ -34,11 +34,11 @@ def test_there_are_experiments():
 def test_every_experiment_composes(experiment, debug):
     overrides = [f"experiment={experiment}"] + (["debug=default"] if debug else [])
     cfg = compose_cfg(*overrides)
-    assert cfg.pipeline and cfg.experiment_name
-    assert OmegaConf.select(cfg, "figures") is not None
     from hydra.core.hydra_config import HydraConfig
 
     HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve
+    assert cfg.pipeline and cfg.experiment_name == experiment  # named by Hydra's choice
+    assert OmegaConf.select(cfg, "figures") is not None
     check_config(cfg)
     if debug:  # debug sizes only resize or fill a null: a misspelled key would add one
         plain = _keys(compose_cfg(f"experiment={experiment}"))
