@@ -19,13 +19,9 @@ from semcom_exp.channels import OfdmChannel, OfdmConfig, make_estimator, nmse_db
 from semcom_exp.channels.theory import ser_qam_rayleigh
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import CgeModel, adversarial_loss
-from semcom_exp.pipelines.cge import (
-    STAGE,
-    ChannelStream,
-    check_cge_config,
-    load_cge_estimator,
-)
+from semcom_exp.pipelines.cge import check_cge_config
 from semcom_exp.pipelines.cge_eval import evaluate
+from semcom_exp.stages.cge import STAGE, ChannelStream, load_cge_estimator
 
 from .conftest import REPO, read_json, run_cli
 

@@ -240,8 +240,8 @@ def test_pipeline_rejects_an_empty_persona_base(tmp_path: Path):
     from hydra import compose, initialize_config_dir
 
     from semcom_exp.cache import ArtifactCache
-    from semcom_exp.pipelines.lkb import load_personas
     from semcom_exp.runner import RunContext
+    from semcom_exp.stages.lkb import load_personas
 
     from .conftest import REPO
 

@@ -17,7 +17,7 @@ from semcom_exp.errors import ConfigError, DataError
 from semcom_exp.models.sc_link import SemanticLink, equalize
 from semcom_exp.models.sc_tokenizer import WordTokenizer, split_words
 from semcom_exp.models.sc_transformer import SCTransformer, preflight_encoder
-from semcom_exp.pipelines import sc as sc_pipeline
+from semcom_exp.stages import sc as sc_stage
 
 from .conftest import REPO, read_json, run_cli
 
@@ -259,7 +259,7 @@ def test_missing_or_uncached_encoder_says_what_to_download(tmp_path: Path):
 
 # ------------------------------------------------------------------------- pipeline
 def test_bits_summary():
-    out = sc_pipeline.bits_summary(64, 64.0, np.array([400.0, 600.0]))
+    out = sc_stage.bits_summary(64, 64.0, np.array([400.0, 600.0]))
     assert out["tx_bits_per_message"] == 4096 and out["raw_text_bits_mean"] == 500
     assert out["raw_over_tx_bits"] == pytest.approx(500 / 4096)
 
@@ -279,7 +279,7 @@ def test_bits_summary():
 )
 def test_bad_sc_config_names_the_key(override, key):
     with pytest.raises(ConfigError) as info:
-        sc_pipeline.check_sc_config(compose_sc(override))
+        sc_stage.check_sc_config(compose_sc(override))
     assert info.value.key == key
 
 

@@ -213,7 +213,7 @@ class Discriminator(nn.Module):
 class CgeModel(L.LightningModule):
     """Conditional-GAN (or L1-only) channel estimator with manual optimisation.
 
-    Training batches are dicts from :class:`semcom_exp.pipelines.cge.ChannelStream`:
+    Training batches are dicts from :class:`semcom_exp.stages.cge.ChannelStream`:
     ``h`` (B, S, K) true channel, ``ls`` (B, S, K) LS at the pilots (0 elsewhere), ``no`` (B,).
     ``mask`` (S, K) bool is the pilot pattern the model is built for.
     """

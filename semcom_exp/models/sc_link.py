@@ -82,7 +82,7 @@ class SemanticLink:
     """Channel + CSI + equaliser for ``num_symbols`` complex symbols per message (see module doc).
 
     ``cge``: an estimator ``est(obs, no=None) -> H_hat`` for csi=cge on OFDM (e.g. from
-    ``semcom_exp.pipelines.cge.load_cge_estimator``). Runs on the CPU with its own generator.
+    ``semcom_exp.stages.cge.load_cge_estimator``). Runs on the CPU with its own generator.
     """
 
     def __init__(

@@ -15,117 +15,33 @@ Other pipelines (the semantic link) get a trained estimator through :func:`load_
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
-import warnings
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import torch
-from lightning.pytorch.callbacks import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from semcom_exp.cache import ArtifactCache
-from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list, validate_channel_config
-from semcom_exp.config_utils import as_dict
+from semcom_exp.channels import snr_list, validate_channel_config
 from semcom_exp.errors import ConfigError
-from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
+from semcom_exp.models.cge import CgeEstimator
 from semcom_exp.runner import RunContext, RunOutput
-from semcom_exp.training import build_trainer, fit_resumable
+from semcom_exp.stages.cge import (
+    LOSS_OF_ESTIMATOR,
+    STAGE,
+    VERSION,
+    check_model_config,
+    generator_stage_config,
+    positive_int,
+    read_training_outputs,
+    train_generator,
+)
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
-STAGE = "cge_generator"
-#: estimator name of each training loss
-ESTIMATOR_OF_LOSS = {"cgan": "cgan", "l1only": "cgan_l1only"}
-LOSS_OF_ESTIMATOR = {v: k for k, v in ESTIMATOR_OF_LOSS.items()}
-#: model-config keys that do not change the trained generator (kept out of the stage key)
-NOT_IN_KEY = ("loss", "seed")
-#: seed offsets of the independent random streams (training draws use the seed itself)
-VAL_SEED_OFFSET = 1_000_003
 EVAL_SEED_OFFSET = 2_000_003
-
-# Used when a caller has no trainer / logger / callbacks groups (e.g. a notebook).
-FALLBACK_RUN_CFG = {
-    "trainer": {
-        "_target_": "lightning.Trainer",
-        "accelerator": "auto",
-        "devices": 1,
-        "precision": "32-true",
-        "max_epochs": -1,
-        "log_every_n_steps": 50,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-    },
-    "logger": {},
-    "callbacks": {},
-}
 
 
 # ------------------------------------------------------------------------------ checks
-
-
-def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(key, f"expected a positive integer, got {value!r}")
-    return value
-
-
-def _positive_number(key: str, value: Any, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(
-            key, f"expected a {'non-negative' if allow_zero else 'positive'} number, got {value!r}"
-        )
-    return float(value)
-
-
-def snr_range(value: Any, key: str) -> tuple[float, float]:
-    """``[low, high]`` dB with low <= high (a single number means a fixed SNR)."""
-    values = snr_list(value, key)
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] > values[1]:
-        raise ConfigError(key, f"expected [low, high] in dB with low <= high, got {value!r}")
-    return values[0], values[1]
-
-
-def check_model_config(model_cfg: Any, prefix: str = "model") -> dict[str, Any]:
-    """Validate the CGE model/training node (conf/model/cge.yaml); ConfigError names the key."""
-    m = as_dict(model_cfg)
-    if m.get("loss") not in LOSSES:
-        raise ConfigError(f"{prefix}.loss", f"got {m.get('loss')!r}; use one of {LOSSES}")
-    for key in (
-        "width",
-        "depth",
-        "disc_width",
-        "train_steps",
-        "batch_size",
-        "val_every_steps",
-        "val_num_grids",
-    ):
-        _positive_int(f"{prefix}.{key}", m.get(key))
-    for key in ("lr", "disc_lr"):
-        _positive_number(f"{prefix}.{key}", m.get(key))
-    _positive_number(f"{prefix}.l1_weight", m.get("l1_weight"), allow_zero=True)
-    betas = m.get("betas")
-    if (
-        not isinstance(betas, list)
-        or len(betas) != 2
-        or not all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
-    ):
-        raise ConfigError(f"{prefix}.betas", f"expected two numbers in [0, 1), got {betas!r}")
-    snr_range(m.get("snr_db_range"), f"{prefix}.snr_db_range")
-    snr_list(m.get("val_snr_db"), f"{prefix}.val_snr_db")
-    if isinstance(m.get("seed"), bool) or not isinstance(m.get("seed"), int):
-        raise ConfigError(f"{prefix}.seed", f"expected an integer, got {m.get('seed')!r}")
-    return m
 
 
 def check_cge_config(cfg: DictConfig) -> None:
@@ -148,7 +64,7 @@ def check_cge_config(cfg: DictConfig) -> None:
     if bad:
         raise ConfigError("cge.estimators", f"unknown {bad}; choose from {list(ESTIMATOR_NAMES)}")
     for key in ("num_grids", "batch_size", "qam_bits_per_symbol"):
-        _positive_int(f"cge.{key}", cfg.cge.get(key))
+        positive_int(f"cge.{key}", cfg.cge.get(key))
     bits = int(cfg.cge.qam_bits_per_symbol)
     if bits % 2:
         raise ConfigError(
@@ -163,247 +79,9 @@ def check_cge_config(cfg: DictConfig) -> None:
 
 
 # ------------------------------------------------------------------------------- data
-def channel_key(channel_cfg: Any) -> dict[str, Any]:
-    """The channel settings that shape the training data (not the eval SNRs or LMMSE prior)."""
-    ch = OfdmConfig.from_cfg(channel_cfg)
-    return {
-        "num_subcarriers": ch.num_subcarriers,
-        "num_ofdm_symbols": ch.num_ofdm_symbols,
-        "pdp_gains_db": [float(g) for g in ch.pdp_gains_db],
-        "pdp_delays": [float(d) for d in ch.pdp_delays],
-        "pilots": asdict(ch.pilots),
-    }
-
-
-class ChannelStream(torch.utils.data.IterableDataset):
-    """Endless batches of fresh channels: ``h``, ``ls`` (LS at the pilots) and ``no`` (B,).
-
-    Drawn on the CPU from the channel layer with their own generator (seeded), the SNR of each
-    grid uniform in dB over ``snr_db_range``; Lightning moves the batches to the device.
-    """
-
-    def __init__(
-        self, channel: OfdmConfig, batch_size: int, snr_db_range: tuple[float, float], seed: int
-    ) -> None:
-        super().__init__()
-        self.channel, self.batch_size, self.seed = channel, int(batch_size), int(seed)
-        self.low, self.high = snr_db_range
-
-    def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed)
-        ofdm = OfdmChannel(self.channel, device="cpu", generator=gen)
-        while True:
-            h = ofdm.draw_channel(self.batch_size)
-            snr = self.low + (self.high - self.low) * torch.rand(self.batch_size, generator=gen)
-            obs = ofdm.observe_pilots(h, snr)
-            yield {"h": h, "ls": obs.ls_grid(), "no": obs.no}
-
-
-def validation_set(
-    channel: OfdmConfig, snrs: list[float], num_grids: int, seed: int
-) -> list[dict[str, Any]]:
-    """Fixed fresh channels per validation SNR (own seed: never seen in training)."""
-    gen = torch.Generator().manual_seed(seed)
-    ofdm = OfdmChannel(channel, device="cpu", generator=gen)
-    out = []
-    for snr in snrs:
-        h = ofdm.draw_channel(num_grids)
-        obs = ofdm.observe_pilots(h, snr)
-        out.append({"snr_db": snr, "h": h, "ls": obs.ls_grid(), "no": obs.no})
-    return out
-
-
-class BestGeneratorByValidation(Callback):
-    """Scores the generator on fixed fresh channels every ``every`` iterations; keeps the best.
-
-    Selection metric: the mean over the validation SNRs of NMSE in dB. History rows are
-    ``step, snr_db, nmse_db, mean_nmse_db``; the state survives a resume from checkpoint.
-    """
-
-    def __init__(self, val_set: list[dict[str, Any]], every: int, total: int) -> None:
-        self.val_set, self.every, self.total = val_set, int(every), int(total)
-        self.history: list[dict[str, float]] = []
-        self.best_nmse_db = math.inf
-        self.best_step = -1
-        self.best_state: dict[str, torch.Tensor] | None = None
-
-    @torch.no_grad()
-    def validate(self, model: CgeModel, step: int) -> float:
-        was_training = model.training
-        model.eval()
-        scores = []
-        for item in self.val_set:
-            dev = model.device
-            h_hat = model(item["ls"].to(dev), item["no"].to(dev)).cpu()
-            scores.append((item["snr_db"], nmse_db(h_hat, item["h"])))
-        model.train(was_training)
-        mean = sum(s for _, s in scores) / len(scores)
-        self.history += [
-            {"step": step, "snr_db": snr, "nmse_db": v, "mean_nmse_db": mean} for snr, v in scores
-        ]
-        if mean < self.best_nmse_db:
-            self.best_nmse_db, self.best_step = mean, step
-            self.best_state = {
-                k: v.detach().cpu().clone() for k, v in model.generator.state_dict().items()
-            }
-        log.info(
-            "%s step %d: validation NMSE %.2f dB (best %.2f at %d)",
-            model.name,
-            step,
-            mean,
-            self.best_nmse_db,
-            self.best_step,
-        )
-        return mean
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if not self.history:  # step 0: the untrained generator (= LS + interpolation)
-            self.validate(pl_module, 0)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = pl_module.iteration
-        if step % self.every == 0 or step >= self.total:
-            if not self.history or self.history[-1]["step"] != step:
-                mean = self.validate(pl_module, step)
-                pl_module.log("val/nmse_db", mean)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "history": self.history,
-            "best_nmse_db": self.best_nmse_db,
-            "best_step": self.best_step,
-            "best_state": self.best_state,
-        }
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = list(state_dict["history"])
-        self.best_nmse_db = state_dict["best_nmse_db"]
-        self.best_step = state_dict["best_step"]
-        self.best_state = state_dict["best_state"]
 
 
 # ------------------------------------------------------------------------------ stage 1
-def generator_stage_config(model_cfg: Any, channel_cfg: Any, loss: str) -> dict[str, Any]:
-    """The cache key of a trained generator: channel shape + model/training config + loss + seed."""
-    m = as_dict(model_cfg)
-    return {
-        "channel": channel_key(channel_cfg),
-        "model": {k: v for k, v in m.items() if k not in NOT_IN_KEY},
-        "loss": loss,
-        "seed": int(m["seed"]),
-    }
-
-
-def _run_cfg(run_cfg: DictConfig | None) -> DictConfig:
-    if run_cfg is not None and run_cfg.get("trainer") is not None:
-        return run_cfg
-    return OmegaConf.create(FALLBACK_RUN_CFG)
-
-
-def train_generator(
-    model_cfg: Any,
-    channel_cfg: Any,
-    loss: str,
-    cache: ArtifactCache,
-    run_cfg: DictConfig | None = None,
-    prefix: str = "model",
-) -> tuple[CgeModel, Path]:
-    """Stage ``cge_generator``: the best generator for ``loss`` (trained if not cached).
-
-    Returns the model (best validation checkpoint, eval mode, CPU) and its artifact dir, which
-    holds ``generator.pt`` (best), ``generator_last.pt``, ``val_curve.csv``, ``losses.csv`` and
-    ``train_summary.json``.
-    """
-    m = check_model_config(model_cfg, prefix)
-    if loss not in LOSSES:
-        raise ConfigError(f"{prefix}.loss", f"got {loss!r}; use one of {LOSSES}")
-    channel = OfdmConfig.from_cfg(channel_cfg)
-    stage_cfg = generator_stage_config(m, channel_cfg, loss)
-    mask = OfdmChannel(channel, device="cpu").mask
-    seed, steps = int(m["seed"]), int(m["train_steps"])
-    name = ESTIMATOR_OF_LOSS[loss]
-
-    def compute(out: Path, work: Path) -> None:
-        start = time.perf_counter()
-        torch.manual_seed(seed)  # same initial generator for both losses (a paired comparison)
-        model = CgeModel.from_config(m, mask, loss, name=name)
-        stream = ChannelStream(
-            channel, int(m["batch_size"]), snr_range(m["snr_db_range"], ""), seed
-        )
-        val_snrs = snr_list(m["val_snr_db"], f"{prefix}.val_snr_db")
-        val = BestGeneratorByValidation(
-            validation_set(channel, val_snrs, int(m["val_num_grids"]), seed + VAL_SEED_OFFSET),
-            every=int(m["val_every_steps"]),
-            total=steps,
-        )
-        per_it = model.optimizer_steps_per_iteration
-        trainer = build_trainer(
-            _run_cfg(run_cfg),
-            name=f"cge_{loss}",
-            max_steps=steps * per_it,
-            work_dir=work,
-            extra_callbacks=[val],
-            checkpoint_every=100 * per_it,
-        )
-        with warnings.catch_warnings():  # the periodic resume checkpoint is post-step on purpose
-            warnings.filterwarnings(
-                "ignore", message=".*ModelCheckpoint with manual optimization.*"
-            )
-            loader = torch.utils.data.DataLoader(stream, batch_size=None)
-            fit_resumable(trainer, model, loader, work)
-        torch.save(val.best_state, out / "generator.pt")
-        torch.save(model.generator.state_dict(), out / "generator_last.pt")
-        pd.DataFrame(val.history).to_csv(out / "val_curve.csv", index=False)
-        pd.DataFrame(model.loss_history).to_csv(out / "losses.csv", index=False)
-        last = val.history[-1]["mean_nmse_db"] if val.history else math.nan
-        summary = {
-            "best_step": val.best_step,
-            "best_val_nmse_db": val.best_nmse_db,
-            "last_val_nmse_db": last,
-            "train_steps": steps,
-            "train_seconds": time.perf_counter() - start,
-        }
-        (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
-
-    path = cache.get_or_compute(STAGE, stage_cfg, VERSION, compute)
-    model = CgeModel.from_config(m, mask, loss, name=name)
-    model.generator.load_state_dict(torch.load(path / "generator.pt", weights_only=True))
-    return model.eval(), path
-
-
-def load_cge_estimator(
-    cfg_cge: DictConfig,
-    cache: ArtifactCache,
-    channel_cfg: Any,
-    run_cfg: DictConfig | None = None,
-    prefix: str = "cge",
-) -> CgeEstimator:
-    """The trained CGE as a channel estimator ``est(obs, no=None) -> H_hat (B, S, K)``.
-
-    ``cfg_cge``: a node shaped like conf/model/cge.yaml (architecture, training budget, ``loss``
-    = ``cgan`` | ``l1only`` selecting the generator, ``seed``); in an SC experiment put it at
-    ``cge`` with ``defaults: [/model@cge: cge]``. ``channel_cfg``: the OFDM ``channel`` node; the
-    artifact is looked up by the channel's grid, profile and pilots plus ``cfg_cge``, and trained
-    first if missing (through ``run_cfg``'s trainer / logger / callbacks groups when given, else
-    a plain CPU/auto Lightning trainer). ``obs`` comes from ``OfdmChannel.observe_pilots`` on a
-    channel with the same config; ``no`` overrides ``obs.no`` (the generator is told the SNR).
-    ConfigError names keys under ``prefix``.
-    """
-    m = check_model_config(cfg_cge, prefix)
-    model, _ = train_generator(m, channel_cfg, m["loss"], cache, run_cfg, prefix)
-    return CgeEstimator(model, name=ESTIMATOR_OF_LOSS[m["loss"]])
-
-
-def read_training_outputs(
-    path: Path, name: str
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """(validation curve, losses, summary incl. compute seconds) of a generator artifact."""
-    curve = pd.read_csv(path / "val_curve.csv")
-    curve.insert(0, "model", name)
-    losses = pd.read_csv(path / "losses.csv")
-    losses.insert(0, "model", name)
-    summary = json.loads((path / "train_summary.json").read_text())
-    return curve, losses, summary
 
 
 # --------------------------------------------------------------------------------- run

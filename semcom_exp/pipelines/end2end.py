@@ -53,7 +53,10 @@ from semcom_exp.models.conventional_link import ConventionalLink, check_conventi
 from semcom_exp.models.sc_link import CHANNEL_KINDS
 from semcom_exp.models.sc_tokenizer import split_words
 from semcom_exp.pipelines.end2end_lkb import build_knowledge_base, check_lkb_node
-from semcom_exp.pipelines.sc import (
+from semcom_exp.runner import RunContext, RunOutput
+from semcom_exp.semantics.key_semantics import key_semantics
+from semcom_exp.semantics.mma import MODALITIES, build_mma
+from semcom_exp.stages.sc import (
     TextScorer,
     channel_configs,
     check_sc_config,
@@ -62,9 +65,6 @@ from semcom_exp.pipelines.sc import (
     make_link,
     train_sc_model,
 )
-from semcom_exp.runner import RunContext, RunOutput
-from semcom_exp.semantics.key_semantics import key_semantics
-from semcom_exp.semantics.mma import MODALITIES, build_mma
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
 
     cge = None
     if channel == "ofdm" and any(VARIANTS[v] == "cge" for v in variants):
-        from semcom_exp.pipelines.cge import load_cge_estimator
+        from semcom_exp.stages.cge import load_cge_estimator
 
         cge = load_cge_estimator(view.cge, ctx.cache, node, run_cfg=view, prefix="cge")
         summary["cge_estimator"] = cge.name

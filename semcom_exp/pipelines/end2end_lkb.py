@@ -128,7 +128,7 @@ def build_knowledge_base(
     modalities: Sequence[str],
 ) -> tuple[MmaKnowledgeBase, dict[str, Any]]:
     """Train (or reuse) the global LM and every user's adapter; the KB and a summary."""
-    from semcom_exp.pipelines.lkb import (
+    from semcom_exp.stages.lkb import (
         global_stage_config,
         quiet_lm_warnings,
         train_adapter,

@@ -23,269 +23,44 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 
-from semcom_exp.channels import snr_list, validate_channel_config
+from semcom_exp.channels import snr_list
 from semcom_exp.config_utils import as_list, to_plain
-from semcom_exp.data.text_corpus import TextCorpus, load_corpus
-from semcom_exp.errors import ConfigError
-from semcom_exp.models.sc_link import CHANNEL_KINDS, CSI_SOURCES, SemanticLink
-from semcom_exp.models.sc_transformer import SCTransformer, check_model_config, preflight_encoder
+from semcom_exp.data.text_corpus import load_corpus
 from semcom_exp.runner import RunContext, RunOutput
-from semcom_exp.training import build_trainer, fit_resumable
+from semcom_exp.stages.sc import (
+    STAGE,
+    VERSION,
+    TextScorer,
+    bits_summary,
+    channel_configs,
+    check_sc_config,
+    eval_seed,
+    grid_summary,
+    make_link,
+    model_stage_config,
+    seeds_of,
+    token_scores,
+    train_sc_model,
+)
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
-STAGE = "sc_model"
-EVAL_SEED_OFFSET = 3_000_017
 NUM_EXAMPLES = 3  # recovered sentences kept per (seed, channel, csi, SNR) in examples.csv
 
 
 # ------------------------------------------------------------------------------ checks
-def channel_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
-    """The channel node of every kind in ``sc.channels`` (from ``sc.channel_configs``)."""
-    nodes = to_plain(cfg.sc.get("channel_configs")) or {}
-    out = {}
-    for kind in as_list(cfg.sc.channels):
-        if kind not in nodes:
-            raise ConfigError(
-                f"sc.channel_configs.{kind}",
-                f"missing; add `- /channel@sc.channel_configs.{kind}: {kind}` to the experiment's defaults",
-            )
-        node = dict(nodes[kind])
-        if node.get("kind") != kind:
-            raise ConfigError(
-                f"sc.channel_configs.{kind}.kind", f"expected {kind!r}, got {node.get('kind')!r}"
-            )
-        out[kind] = node
-    return out
-
-
-def _validate_channel(kind: str, node: dict[str, Any]) -> None:
-    try:
-        validate_channel_config(node)
-    except ConfigError as exc:
-        key = exc.key.removeprefix("channel.")
-        raise ConfigError(f"sc.channel_configs.{kind}.{key}", str(exc).split(": ", 1)[-1]) from None
-
-
-def seeds_of(cfg: DictConfig) -> list[int]:
-    seeds = as_list(cfg.sc.get("seeds")) or [int(cfg.seed)]
-    if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-        raise ConfigError("sc.seeds", f"expected a list of integers or null, got {seeds!r}")
-    return [int(s) for s in seeds]
-
-
-def check_sc_config(cfg: DictConfig) -> None:
-    """Everything `lam_msc/sc` needs, checked before any data, training or cache access."""
-    sc = cfg.sc
-    if cfg.get("data") is None or "corpus" not in cfg.data or "reader" in cfg.data:
-        raise ConfigError(
-            "data.corpus",
-            "the SC link reads a TEXT corpus: keep the experiment's data node (data.corpus="
-            "embedded | a .txt / data set folder | a cached hub id), not an image/audio data group",
-        )
-    channels, csis = as_list(sc.channels), as_list(sc.csi)
-    if not channels:
-        raise ConfigError("sc.channels", f"the list is empty; choose from {list(CHANNEL_KINDS)}")
-    bad = [c for c in channels if c not in CHANNEL_KINDS]
-    if bad:
-        raise ConfigError(
-            "sc.channels", f"unknown channel {bad[0]!r}; use one of {list(CHANNEL_KINDS)}"
-        )
-    if not csis:
-        raise ConfigError("sc.csi", f"the list is empty; choose from {list(CSI_SOURCES)}")
-    bad = [c for c in csis if c not in CSI_SOURCES]
-    if bad:
-        raise ConfigError(
-            "sc.csi", f"unknown CSI source {bad[0]!r}; use one of {list(CSI_SOURCES)}"
-        )
-    if "cge" in csis and "ofdm" not in channels:
-        raise ConfigError(
-            "sc.csi", "csi=cge is only defined on the OFDM grid; add ofdm to sc.channels"
-        )
-    for kind, node in channel_configs(cfg).items():
-        _validate_channel(kind, node)
-    snr_list(to_plain(sc.snr_db), "sc.snr_db")
-    check_model_config(to_plain(cfg.model))
-    pilots = sc.get("flat_pilots")
-    if isinstance(pilots, bool) or not isinstance(pilots, int) or pilots < 0:
-        raise ConfigError("sc.flat_pilots", f"expected a non-negative integer, got {pilots!r}")
-    flat = [c for c in channels if c != "ofdm"]
-    if pilots == 0 and flat and ("ls" in csis or cfg.model.train_csi == "ls"):
-        raise ConfigError(
-            "sc.flat_pilots", f"csi=ls on {flat} needs at least one pilot symbol per block"
-        )
-    thr = sc.get("threshold")
-    if not isinstance(thr, int | float) or isinstance(thr, bool) or not 0 < thr <= 1:
-        raise ConfigError("sc.threshold", f"expected a cosine threshold in (0, 1], got {thr!r}")
-    bps = sc.get("bits_per_symbol")
-    if not isinstance(bps, int | float) or isinstance(bps, bool) or bps <= 0:
-        raise ConfigError("sc.bits_per_symbol", f"expected a positive number, got {bps!r}")
-    seeds_of(cfg)
-    if "cge" in csis:
-        from semcom_exp.pipelines.cge import check_model_config as check_cge
-
-        if cfg.get("cge") is None:
-            raise ConfigError(
-                "cge", "csi=cge needs the CGE config node; add `- /model@cge: cge` to the defaults"
-            )
-        check_cge(cfg.cge, "cge")
-    preflight_encoder(cfg.model.get("encoder"))
 
 
 # ------------------------------------------------------------------------------- stage 3
-def _channel_key(node: Mapping[str, Any]) -> dict[str, Any]:
-    """What of a channel node shapes the trained model (not the eval SNRs or LMMSE prior)."""
-    return {k: v for k, v in node.items() if k not in ("snr_db", "lmmse_assumed")}
-
-
-def model_stage_config(
-    cfg: DictConfig, kind: str, node: Mapping[str, Any], seed: int
-) -> dict[str, Any]:
-    """Cache key of one trained SC model."""
-    model = to_plain(cfg.model)
-    key = {
-        "model": model,
-        "channel": _channel_key(node),
-        "data": to_plain(cfg.data),
-        "seed": int(seed),
-    }
-    if kind != "ofdm" and model["train_csi"] == "ls":
-        key["flat_pilots"] = int(cfg.sc.flat_pilots)
-    return key
-
-
-class _Ids(torch.utils.data.Dataset):
-    def __init__(self, ids: torch.Tensor) -> None:
-        self.ids = ids
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"ids": self.ids[i]}
-
-
-def make_link(cfg: DictConfig, node: Mapping[str, Any], seed: int, cge: Any = None) -> SemanticLink:
-    return SemanticLink(
-        node,
-        int(cfg.model.channel_dim) // 2,
-        flat_pilots=int(cfg.sc.flat_pilots),
-        equalizer=str(cfg.model.equalizer),
-        seed=seed,
-        cge=cge,
-    )
-
-
-def train_sc_model(
-    cfg: DictConfig,
-    ctx: RunContext,
-    kind: str,
-    node: Mapping[str, Any],
-    corpus: TextCorpus,
-    seed: int,
-) -> tuple[SCTransformer, Path]:
-    """Stage ``sc_model``: the SC model for one channel kind and seed (trained if not cached)."""
-    mcfg = to_plain(cfg.model)
-    stage_cfg = model_stage_config(cfg, kind, node, seed)
-
-    def compute(out: Path, work: Path) -> None:
-        start = time.perf_counter()
-        torch.manual_seed(seed)
-        model = SCTransformer.from_config(
-            mcfg, corpus.train, link=make_link(cfg, node, seed), seed=seed
-        )
-        ids = model.tokenizer.encode(corpus.train)
-        loader = torch.utils.data.DataLoader(
-            _Ids(ids),
-            batch_size=min(int(mcfg["batch_size"]), len(ids)),
-            shuffle=True,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        trainer = build_trainer(
-            cfg,
-            name=f"sc_{kind}_s{seed}",
-            max_steps=int(mcfg["train_steps"]),
-            work_dir=work,
-            checkpoint_every=200,
-        )
-        fit_resumable(trainer, model, loader, work)
-        model.tokenizer.save(out)
-        torch.save(model.state_dict(), out / "model.pt")
-        losses = pd.DataFrame(model.loss_history)
-        losses.to_csv(out / "losses.csv", index=False)
-        tail = losses.tail(max(1, len(losses) // 10)) if len(losses) else losses
-        summary = {
-            "train_seconds": time.perf_counter() - start,
-            "train_steps": int(mcfg["train_steps"]),
-            "final_loss": float(tail["loss"].mean()) if len(tail) else float("nan"),
-            "final_ce": float(tail["ce"].mean()) if len(tail) else float("nan"),
-            "vocab_size": int(model.tokenizer.vocab_size),
-            "num_parameters": int(sum(p.numel() for p in model.parameters())),
-        }
-        (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
-
-    path = ctx.cache.get_or_compute(STAGE, stage_cfg, VERSION, compute)
-    model = SCTransformer.from_config(mcfg, corpus.train, artifact_dir=path, seed=seed)
-    model.load_state_dict(torch.load(path / "model.pt", weights_only=True))
-    return model.eval(), path
 
 
 # ---------------------------------------------------------------------------- scoring
-class TextScorer:
-    """Sentence-embedding accuracy, its shuffled chance level, cosine and BLEU (memoised)."""
-
-    def __init__(self, model: str, cache_dir: Path | None, threshold: float) -> None:
-        from semcom_exp.metrics.text import TextSimilarity
-
-        self.sim = TextSimilarity(model, cache_dir=cache_dir)
-        self.threshold = float(threshold)
-        self._memo: dict[str, np.ndarray] = {}
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in self._memo]
-        if new:
-            self._memo.update(zip(new, self.sim.embed(new), strict=True))
-        return np.stack([self._memo[t] for t in texts])
-
-    def score(
-        self, recovered: Sequence[str], originals: Sequence[str], seed: int
-    ) -> dict[str, float]:
-        from semcom_exp.metrics.text import bleu, derangement
-
-        a, b = self.embed(recovered), self.embed(originals)
-        cos = np.sum(a * b, axis=1)
-        perm = derangement(len(originals), seed)
-        shuffled = np.sum(a * b[perm], axis=1)
-        return {
-            "accuracy": float(np.mean(cos >= self.threshold)),
-            "accuracy_shuffled": float(np.mean(shuffled >= self.threshold)),
-            "cosine_mean": float(np.mean(cos)),
-            "bleu": bleu(list(recovered), list(originals)),
-        }
-
-
-def token_scores(pred: torch.Tensor, ref: torch.Tensor, pad_id: int) -> dict[str, float]:
-    """Token accuracy on the reference's non-pad positions, and whole-sequence exact match."""
-    mask = ref != pad_id
-    tok = ((pred == ref) & mask).sum().item() / max(1, mask.sum().item())
-    exact = ((pred == ref) | ~mask).all(dim=1).float().mean().item()
-    return {"token_accuracy": tok, "exact_match": exact}
-
-
-def eval_seed(seed: int, kind: str, snr_db: float) -> int:
-    """Seed of the channel / noise draws of one (seed, channel, SNR) cell, shared by every CSI."""
-    return EVAL_SEED_OFFSET + 7919 * seed + 104_729 * CHANNEL_KINDS.index(kind) + round(10 * snr_db)
 
 
 # --------------------------------------------------------------------------------- run
@@ -305,7 +80,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
 
     cge = None
     if "cge" in csis and "ofdm" in channels:
-        from semcom_exp.pipelines.cge import load_cge_estimator
+        from semcom_exp.stages.cge import load_cge_estimator
 
         t0 = time.perf_counter()
         cge = load_cge_estimator(cfg.cge, ctx.cache, channels["ofdm"], run_cfg=cfg, prefix="cge")
@@ -411,42 +186,3 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     summary.update(notes)
     log.info("SC: %d result rows in %s", len(rows), ctx.run_dir)
     return RunOutput(rows=rows, summary=summary)
-
-
-def bits_summary(
-    num_symbols: int, bits_per_symbol: float, raw_bits: np.ndarray
-) -> dict[str, float]:
-    """Transmitted bits per message (symbols x bits per symbol) beside the raw UTF-8 text bits."""
-    tx = num_symbols * bits_per_symbol
-    return {
-        "channel_symbols_per_message": num_symbols,
-        "bits_per_symbol": bits_per_symbol,
-        "tx_bits_per_message": tx,
-        "raw_text_bits_mean": float(raw_bits.mean()),
-        "raw_text_bits_max": float(raw_bits.max()),
-        "raw_over_tx_bits": float(raw_bits.mean() / tx),
-    }
-
-
-def grid_summary(
-    frame: pd.DataFrame,
-    by: Sequence[str] = ("channel", "csi"),
-    overall: Sequence[str] = (
-        "accuracy",
-        "accuracy_shuffled",
-        "cosine_mean",
-        "bleu",
-        "token_accuracy",
-    ),
-    per_group: Sequence[str] = ("accuracy", "bleu"),
-) -> dict[str, float]:
-    """Flat means for results.json: ``overall`` columns, ``per_group`` ones per ``by`` group
-    (``accuracy_ofdm_cge``), and accuracy per group and SNR (``accuracy_ofdm_cge_snr5``)."""
-    out = {m: float(frame[m].mean()) for m in overall}
-    for keys, g in frame.groupby(list(by), sort=False):
-        tag = "_".join(str(k) for k in keys)
-        for m in per_group:
-            out[f"{m}_{tag}"] = float(g[m].mean())
-        for snr, h in g.groupby("snr_db"):
-            out[f"accuracy_{tag}_snr{snr:g}"] = float(h["accuracy"].mean())
-    return out
