@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from semcom_exp.errors import ConfigError
+
 
 def to_plain(node: Any) -> Any:
     """An OmegaConf node as resolved python containers; a mapping as a dict copy; else as is."""
@@ -29,3 +31,15 @@ def as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def members(key: str, value: Any, allowed: Any, what: str) -> list:
+    """The config list ``value`` (at ``key``) as a non-empty list whose entries are all in
+    ``allowed``; otherwise a ConfigError naming the key, the bad entry and the choices."""
+    values, choices = as_list(value), list(allowed)
+    if not values:
+        raise ConfigError(key, f"the list is empty; give at least one {what} of {choices}")
+    for v in values:
+        if v not in choices:
+            raise ConfigError(key, f"unknown {what} {v!r}; use one of {choices}")
+    return values

@@ -22,6 +22,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from semcom_exp.channels import snr_list, validate_channel_config
+from semcom_exp.config_utils import members
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import CgeEstimator
 from semcom_exp.runner import RunContext, RunOutput
@@ -55,14 +56,7 @@ def check_cge_config(cfg: DictConfig) -> None:
     check_model_config(cfg.model, "model")
     from semcom_exp.pipelines.cge_eval import ESTIMATOR_NAMES
 
-    names = list(cfg.cge.estimators or [])
-    if not names:
-        raise ConfigError(
-            "cge.estimators", f"the list is empty; choose from {list(ESTIMATOR_NAMES)}"
-        )
-    bad = [n for n in names if n not in ESTIMATOR_NAMES]
-    if bad:
-        raise ConfigError("cge.estimators", f"unknown {bad}; choose from {list(ESTIMATOR_NAMES)}")
+    members("cge.estimators", cfg.cge.estimators, ESTIMATOR_NAMES, "estimator")
     for key in ("num_grids", "batch_size", "qam_bits_per_symbol"):
         positive_int(f"cge.{key}", cfg.cge.get(key))
     bits = int(cfg.cge.qam_bits_per_symbol)

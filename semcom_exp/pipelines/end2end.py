@@ -44,7 +44,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.channels import snr_list
-from semcom_exp.config_utils import as_list, to_plain
+from semcom_exp.config_utils import members, to_plain
 from semcom_exp.data import open_dataset
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
@@ -83,30 +83,19 @@ KEY_VARIANTS = (*LKB_VARIANTS, "keywords")  # the link carries key semantics, no
 NUM_EXAMPLES = 3
 
 
-def _members(e2e: DictConfig, key: str, allowed: Any, what: str) -> list[str]:
-    """The non-empty list ``end2end.<key>``, each entry one of ``allowed``."""
-    values = as_list(e2e.get(key))
-    if not values:
-        raise ConfigError(f"end2end.{key}", f"give at least one of {list(allowed)}")
-    for v in values:
-        if v not in allowed:
-            raise ConfigError(f"end2end.{key}", f"unknown {what} {v!r}; use one of {list(allowed)}")
-    return values
-
-
 def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, list[float]]:
     """(modalities, variants, channel, SNRs); ConfigError naming the key otherwise."""
     e2e = cfg.get("end2end")
     if e2e is None:
         raise ConfigError("end2end", "missing; use experiment=lam_msc/end2end")
-    modalities = _members(e2e, "modalities", MODALITIES, "modality")
+    modalities = members("end2end.modalities", e2e.get("modalities"), MODALITIES, "modality")
     for m in modalities:
         if e2e.get("data") is None or e2e.data.get(m) is None:
             raise ConfigError(
                 f"end2end.data.{m}",
                 f"missing; add `- /data@end2end.data.{m}: NAME` to the experiment's defaults",
             )
-    variants = _members(e2e, "variants", VARIANTS, "variant")
+    variants = members("end2end.variants", e2e.get("variants"), VARIANTS, "variant")
     channel = e2e.get("channel")
     if channel not in CHANNEL_KINDS:
         raise ConfigError("end2end.channel", f"unknown channel {channel!r}; use {CHANNEL_KINDS}")

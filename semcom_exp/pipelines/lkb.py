@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from semcom_exp.config_utils import as_list
+from semcom_exp.config_utils import as_list, members
 from semcom_exp.data import personas as P
 from semcom_exp.errors import ConfigError
 from semcom_exp.metrics.text import TextSimilarity, bleu
@@ -52,12 +52,7 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------ checks
 def check_lkb_config(cfg: DictConfig) -> None:
     """Reject bad values before any work."""
-    adapters = as_list(cfg.lkb.adapters)
-    if not adapters:
-        raise ConfigError("lkb.adapters", f"the list is empty; use some of {list(M.ADAPTERS)}")
-    bad = [a for a in adapters if a not in M.ADAPTERS]
-    if bad:
-        raise ConfigError("lkb.adapters", f"unknown adapters {bad}; use some of {list(M.ADAPTERS)}")
+    members("lkb.adapters", cfg.lkb.adapters, M.ADAPTERS, "adapter")
     if cfg.lkb.get("users") is not None and not as_list(cfg.lkb.users):
         raise ConfigError("lkb.users", "the list is empty; name at least one user, or null for all")
     if not 0.0 <= float(cfg.lkb.threshold) <= 1.0:

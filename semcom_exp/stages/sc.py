@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from semcom_exp.channels import snr_list, validate_channel_config
-from semcom_exp.config_utils import as_list, to_plain
+from semcom_exp.config_utils import as_list, members, to_plain
 from semcom_exp.data.text_corpus import TextCorpus
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.sc_link import CHANNEL_KINDS, CSI_SOURCES, SemanticLink
@@ -74,21 +74,8 @@ def check_sc_config(cfg: DictConfig) -> None:
             "the SC link reads a TEXT corpus: keep the experiment's data node (data.corpus="
             "embedded | a .txt / data set folder | a cached hub id), not an image/audio data group",
         )
-    channels, csis = as_list(sc.channels), as_list(sc.csi)
-    if not channels:
-        raise ConfigError("sc.channels", f"the list is empty; choose from {list(CHANNEL_KINDS)}")
-    bad = [c for c in channels if c not in CHANNEL_KINDS]
-    if bad:
-        raise ConfigError(
-            "sc.channels", f"unknown channel {bad[0]!r}; use one of {list(CHANNEL_KINDS)}"
-        )
-    if not csis:
-        raise ConfigError("sc.csi", f"the list is empty; choose from {list(CSI_SOURCES)}")
-    bad = [c for c in csis if c not in CSI_SOURCES]
-    if bad:
-        raise ConfigError(
-            "sc.csi", f"unknown CSI source {bad[0]!r}; use one of {list(CSI_SOURCES)}"
-        )
+    channels = members("sc.channels", sc.channels, CHANNEL_KINDS, "channel")
+    csis = members("sc.csi", sc.csi, CSI_SOURCES, "CSI source")
     if "cge" in csis and "ofdm" not in channels:
         raise ConfigError(
             "sc.csi", "csi=cge is only defined on the OFDM grid; add ofdm to sc.channels"
