@@ -33,9 +33,9 @@ from hydra import compose, initialize_config_dir
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from semcom_exp.experiments.m2gsc.m2gsc import model_config  # noqa: E402
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder  # noqa: E402
 from semcom_exp.models.split_inference import edge_denoise, inference_timesteps, split_point  # noqa: E402
-from semcom_exp.pipelines.m2gsc import model_config  # noqa: E402
 from semcom_exp.training import build_trainer  # noqa: E402
 
 

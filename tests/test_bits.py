@@ -59,7 +59,7 @@ def test_fixture_bits_match_an_independent_decode(tmp_path: Path):
     import soundfile as sf
     from PIL import Image
 
-    from semcom_exp.pipelines import bits
+    from semcom_exp.experiments.lam_msc import bits
     from semcom_exp.runner import RunContext
 
     cfg = _compose(
@@ -150,7 +150,7 @@ def test_bad_link_settings_name_the_key(link, key):
 
 
 def test_bad_modality_names_the_key():
-    from semcom_exp.pipelines.bits import check_bits_config
+    from semcom_exp.experiments.lam_msc.bits import check_bits_config
 
     with pytest.raises(ConfigError) as err:
         check_bits_config(_compose("bits.modalities=[image,smell]"))

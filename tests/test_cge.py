@@ -18,9 +18,9 @@ from semcom_exp.cache import ArtifactCache
 from semcom_exp.channels import OfdmChannel, OfdmConfig, make_estimator, nmse_db
 from semcom_exp.channels.theory import ser_qam_rayleigh
 from semcom_exp.errors import ConfigError
+from semcom_exp.experiments.lam_msc.cge import check_cge_config
+from semcom_exp.experiments.lam_msc.cge_eval import evaluate
 from semcom_exp.models.cge import CgeModel, adversarial_loss
-from semcom_exp.pipelines.cge import check_cge_config
-from semcom_exp.pipelines.cge_eval import evaluate
 from semcom_exp.stages.cge import STAGE, ChannelStream, load_cge_estimator
 
 from .conftest import REPO, read_json, run_cli

@@ -10,7 +10,12 @@ from omegaconf import OmegaConf
 
 from semcom_exp.data.text_corpus import TextCorpus
 from semcom_exp.errors import ConfigError
-from semcom_exp.pipelines.end2end import check_end2end_config, csi_of, sc_corpus, split_indices
+from semcom_exp.experiments.lam_msc.end2end import (
+    check_end2end_config,
+    csi_of,
+    sc_corpus,
+    split_indices,
+)
 from tests.conftest import read_json, run_cli
 
 

@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from semcom_exp.errors import ConfigError
-from semcom_exp.pipelines import end2end_lkb as E
+from semcom_exp.experiments.lam_msc import end2end_lkb as E
 from semcom_exp.semantics.key_semantics import key_semantics, lm_form, plain_form
 
 

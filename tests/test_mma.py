@@ -356,7 +356,7 @@ def test_bad_backend_config_names_the_key(modality, node, key):
 def test_bits_pipeline_runs_the_hf_captioner(tmp_path: Path, captioner_dir: Path):
     from hydra import compose, initialize_config_dir
 
-    from semcom_exp.pipelines import bits
+    from semcom_exp.experiments.lam_msc import bits
     from semcom_exp.runner import RunContext
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

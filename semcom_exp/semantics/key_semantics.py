@@ -1,6 +1,6 @@
 """Key semantics of a text: what the sender's LKB keeps and the receiver's LKB must restore.
 
-The end2end LKB (``semcom_exp.pipelines.end2end_lkb``) learns to *extract* a text's key
+The end2end LKB (``semcom_exp.experiments.lam_msc.end2end_lkb``) learns to *extract* a text's key
 semantics and to *expand* them back. Its training targets come from one fixed rule, so the
 task is defined and scored the same way for every modality: lower-case the text, drop
 punctuation and the function words of :data:`STOP_WORDS`, keep the content words in order

@@ -1,1 +1,1 @@
-"""Tasks besides experiment pipelines: `task=collect`, `task=data_summary`."""
+"""Tasks besides running an experiment: `task=collect`, `task=data_summary`."""

@@ -7,10 +7,11 @@ Stages:
    ``model.snr_db_range``. Every ``model.val_every_steps`` iterations the generator is scored
    on a fixed set of FRESH channels (own seed, never trained on); the artifact keeps the best
    generator by validation NMSE, the last one, the validation curve and the training losses.
-2. evaluation (not cached, :mod:`semcom_exp.pipelines.cge_eval`): NMSE and 16-QAM SER with
+2. evaluation (not cached, :mod:`semcom_exp.experiments.lam_msc.cge_eval`): NMSE and 16-QAM SER with
    zero-forcing for every estimator on the same channel draws.
 
-Other pipelines (the semantic link) get a trained estimator through :func:`load_cge_estimator`.
+Other experiments (the semantic link) get a trained estimator through
+``semcom_exp.stages.cge.load_cge_estimator``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def check_cge_config(cfg: DictConfig) -> None:
         )
     snr_list(cfg.channel.snr_db, "channel.snr_db")
     check_model_config(cfg.model, "model")
-    from semcom_exp.pipelines.cge_eval import ESTIMATOR_NAMES
+    from semcom_exp.experiments.lam_msc.cge_eval import ESTIMATOR_NAMES
 
     members("cge.estimators", cfg.cge.estimators, ESTIMATOR_NAMES, "estimator")
     for key in ("num_grids", "batch_size", "qam_bits_per_symbol"):
@@ -81,7 +82,7 @@ def check_cge_config(cfg: DictConfig) -> None:
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) the generators, evaluate every estimator over the SNR grid."""
-    from semcom_exp.pipelines.cge_eval import evaluate, summarize
+    from semcom_exp.experiments.lam_msc.cge_eval import evaluate, summarize
 
     check_cge_config(cfg)
     names = list(cfg.cge.estimators)

@@ -3,11 +3,11 @@
 Stages (each cached by its resolved config, so a sweep over SNR, k or hand-off trains every
 decoder once):
 
-1. ``m2gsc_data``: the receivers' frame sets (``semcom_exp.pipelines.m2gsc_data``).
+1. ``m2gsc_data``: the receivers' frame sets (``semcom_exp.experiments.m2gsc.m2gsc_data``).
 2. ``m2gsc_decoder`` (role=shared): one model on all receivers' shared frames, t >= T - K_max.
 3. ``m2gsc_decoder`` (role=local): the local models, all t, + background: one per receiver, or
    one pooled over every receiver (+ optional per-receiver fine-tuning); ``m2gsc.local_init``.
-4. evaluation grid (not cached, see ``semcom_exp.pipelines.m2gsc_eval``).
+4. evaluation grid (not cached, see ``semcom_exp.experiments.m2gsc.m2gsc_eval``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.config_utils import as_list
 from semcom_exp.errors import ConfigError
+from semcom_exp.experiments.m2gsc.m2gsc_data import FRAME_SETS, Receiver, prepare_receivers
+from semcom_exp.experiments.m2gsc.m2gsc_eval import evaluate, loss_summary, save_examples
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.models.samplers import ReverseStep
 from semcom_exp.models.split_inference import (
@@ -35,8 +37,6 @@ from semcom_exp.models.split_inference import (
     inference_timesteps,
     split_point,
 )
-from semcom_exp.pipelines.m2gsc_data import FRAME_SETS, Receiver, prepare_receivers
-from semcom_exp.pipelines.m2gsc_eval import evaluate, loss_summary, save_examples
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.training import build_trainer, fit_resumable
 

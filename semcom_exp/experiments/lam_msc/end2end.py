@@ -3,7 +3,7 @@
 Per modality (image VOC2012, audio LibriSpeech, video UCF101; synthetic sets by default) each
 sample becomes text through its MMA backend (``mma.<modality>``, oracle by default). Samples are
 split per modality into training and held-out ones (``end2end.test_fraction``). The SC model
-(stage ``sc_model`` of :mod:`semcom_exp.pipelines.sc`, cached) is trained on the text corpus
+(stage ``sc_model`` of :mod:`semcom_exp.experiments.lam_msc.sc`, cached) is trained on the text corpus
 (``data``) PLUS the MMA texts of the training samples, repeated ``end2end.mma_train_copies``
 times, so its word tokenizer covers the MMA words; the held-out samples' texts are sent over
 the link and scored against the MMA text (cosine >= ``end2end.threshold``).
@@ -12,7 +12,7 @@ Variants (``end2end.variants``, the ``variant`` column):
 
 - ``full``: the whole chain: the sender's LKB extracts the MMA text's key semantics, they go
   over the SC link with CGE CSI, the receiver's LKB expands them
-  (:mod:`semcom_exp.pipelines.end2end_lkb`).
+  (:mod:`semcom_exp.experiments.lam_msc.end2end_lkb`).
 - ``sender_lkb``: the sender's LKB only: its key semantics over the link, scored as received
   (what the receiver's LKB adds is ``full`` minus this).
 - ``keywords``: the key-semantics RULE's output (:func:`key_semantics`, a perfect extractor)
@@ -48,11 +48,11 @@ from semcom_exp.config_utils import members, to_plain
 from semcom_exp.data import open_dataset
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
+from semcom_exp.experiments.lam_msc.end2end_lkb import build_knowledge_base, check_lkb_node
 from semcom_exp.metrics.text import bleu
 from semcom_exp.models.conventional_link import ConventionalLink, check_conventional_config
 from semcom_exp.models.sc_link import CHANNEL_KINDS
 from semcom_exp.models.sc_tokenizer import split_words
-from semcom_exp.pipelines.end2end_lkb import build_knowledge_base, check_lkb_node
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.semantics.key_semantics import key_semantics
 from semcom_exp.semantics.mma import MODALITIES, build_mma

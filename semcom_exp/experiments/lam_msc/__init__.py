@@ -1,0 +1,1 @@
+"""LAM-MSC (multimodal semantic communication): CGE, SC link, LKB, MMA bits, end to end."""

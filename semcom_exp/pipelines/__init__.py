@@ -1,1 +1,0 @@
-"""Multi-stage experiments: each `run(cfg, ctx) -> RunOutput` composes cached stages."""
