@@ -165,18 +165,17 @@ def root_or_synthetic(
 
 
 def cached_synthetic(
-    cache: Any,
-    stage: str,
-    key: Mapping[str, Any],
-    version: str,
-    generate: Callable[[Path], object],
+    cache: Any, stage: str, writer: Any, config: Any, key: Mapping[str, Any] | None = None
 ) -> Path:
-    """The synthetic set's folder: ``generate(out_dir)`` runs once per (stage, key, version)."""
+    """The folder of the synthetic set that ``writer`` (a ``synthetic_*`` module: ``VERSION``,
+    ``generate(out_dir, config)``) writes for ``config``; generated once per (stage, key,
+    version). The key is ``config.as_dict()`` unless given."""
 
     def compute(out_dir: Path, work_dir: Path) -> None:
-        generate(out_dir)
+        writer.generate(out_dir, config)
 
-    return default_cache(cache).get_or_compute(stage, key, version, compute)
+    key = config.as_dict() if key is None else key
+    return default_cache(cache).get_or_compute(stage, key, writer.VERSION, compute)
 
 
 # ------------------------------------------------------------------------------------------

@@ -320,13 +320,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
 
     cfg = ss.SyntheticSpeechConfig.from_mapping(synth_cfg)
     key = {**cfg.as_dict(), "resolved_voice": ss.resolve_voice(cfg.voice)}
-    return cached_synthetic(
-        cache,
-        "data_librispeech_synthetic",
-        key,
-        ss.VERSION,
-        lambda out_dir: ss.generate(out_dir, cfg),
-    )
+    return cached_synthetic(cache, "data_librispeech_synthetic", ss, cfg, key)
 
 
 def open_librispeech(data_cfg: Mapping[str, Any], cache: Any = None) -> LibriSpeechDataset:

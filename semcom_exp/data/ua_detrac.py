@@ -636,13 +636,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     from semcom_exp.data import synthetic_traffic as st
 
     cfg = st.SyntheticTrafficConfig.from_mapping(synth_cfg)
-    return cached_synthetic(
-        cache,
-        "data_ua_detrac_synthetic",
-        cfg.as_dict(),
-        st.VERSION,
-        lambda out_dir: st.generate(out_dir, cfg),
-    )
+    return cached_synthetic(cache, "data_ua_detrac_synthetic", st, cfg)
 
 
 def open_ua_detrac(data_cfg: Mapping[str, Any], cache: Any = None) -> UADetracDataset:

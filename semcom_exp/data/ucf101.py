@@ -350,13 +350,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     from semcom_exp.data import synthetic_video as sv
 
     cfg = sv.SyntheticVideoConfig.from_mapping(synth_cfg)
-    return cached_synthetic(
-        cache,
-        "data_ucf101_synthetic",
-        cfg.as_dict(),
-        sv.VERSION,
-        lambda out_dir: sv.generate(out_dir, cfg),
-    )
+    return cached_synthetic(cache, "data_ucf101_synthetic", sv, cfg)
 
 
 def open_ucf101(data_cfg: Mapping[str, Any], cache: Any = None) -> UCF101Dataset:

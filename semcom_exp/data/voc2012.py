@@ -341,13 +341,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     from semcom_exp.data import synthetic_voc as sv
 
     cfg = sv.SyntheticVOCConfig.from_mapping(synth_cfg)
-    return cached_synthetic(
-        cache,
-        "data_voc2012_synthetic",
-        cfg.as_dict(),
-        sv.VERSION,
-        lambda out_dir: sv.generate(out_dir, cfg),
-    )
+    return cached_synthetic(cache, "data_voc2012_synthetic", sv, cfg)
 
 
 def open_voc2012(data_cfg: Mapping[str, Any], cache: Any = None) -> VOC2012Dataset:
