@@ -33,9 +33,9 @@ from hydra import compose, initialize_config_dir
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from semcom_exp.experiments.m2gsc.m2gsc import model_config  # noqa: E402
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder  # noqa: E402
 from semcom_exp.models.split_inference import edge_denoise, inference_timesteps, split_point  # noqa: E402
+from semcom_exp.stages.m2gsc_decoders import model_config  # noqa: E402
 from semcom_exp.training import build_trainer  # noqa: E402
 
 
@@ -105,7 +105,7 @@ def bare_steps(model, data, warmup: int) -> float:
 
 
 def bench_training(cfg, steps: int, rounds: int, tmp: Path) -> None:
-    """Single-threaded on both sides, as the pipeline trains (m2gsc.train_decoder)."""
+    """Single-threaded on both sides, as the experiment trains (stages.m2gsc_decoders.train_decoder)."""
     mcfg = model_config(cfg)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -14,8 +14,8 @@ from hydra import compose, initialize_config_dir
 from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.m2gsc import m2gsc_eval
 from semcom_exp.experiments.m2gsc.m2gsc import check_m2gsc_config
-from semcom_exp.experiments.m2gsc.m2gsc_data import Receiver
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
+from semcom_exp.stages.m2gsc_data import Receiver
 
 from .conftest import REPO, read_json, run_cli
 

@@ -20,7 +20,6 @@ import torch
 from omegaconf import DictConfig
 
 from semcom_exp.config_utils import as_list
-from semcom_exp.experiments.m2gsc.m2gsc_data import Receiver
 from semcom_exp.metrics import LPIPS, MetricUnavailable, psnr, psnr_masked, ssim, ssim_masked
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.models.samplers import ReverseStep
@@ -31,6 +30,7 @@ from semcom_exp.models.split_inference import (
     local_denoise,
     split_point,
 )
+from semcom_exp.stages.m2gsc_data import Receiver
 
 log = logging.getLogger(__name__)
 
