@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +116,47 @@ def _channel_key(node: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in node.items() if k not in ("snr_db", "lmmse_assumed")}
 
 
-def model_stage_config(
-    cfg: DictConfig, kind: str, node: Mapping[str, Any], seed: int
-) -> dict[str, Any]:
-    """Cache key of one trained SC model."""
-    model = to_plain(cfg.model)
-    key = {
-        "model": model,
-        "channel": _channel_key(node),
-        "data": to_plain(cfg.data),
-        "seed": int(seed),
-    }
-    if kind != "ofdm" and model["train_csi"] == "ls":
-        key["flat_pilots"] = int(cfg.sc.flat_pilots)
-    return key
+@dataclass(frozen=True)
+class ScModelSpec:
+    """What one trained SC model depends on, so its cache key: the model settings, the
+    training text's identity (the corpus node, plus a digest when an experiment adds texts),
+    the channel (kind and the node's model-shaping keys), the seed, and the pilots per fading
+    block on flat channels."""
+
+    model: dict[str, Any]
+    data: dict[str, Any]
+    kind: str
+    channel: dict[str, Any]
+    seed: int
+    flat_pilots: int
+
+    @classmethod
+    def of_run(
+        cls,
+        cfg: DictConfig,
+        kind: str,
+        node: Mapping[str, Any],
+        seed: int,
+        extra_texts: str | None = None,
+    ) -> ScModelSpec:
+        """From a run config's ``model``, ``data`` and ``sc`` nodes; ``extra_texts`` names the
+        texts an experiment adds to the corpus (it joins the key as ``data.end2end_corpus``)."""
+        data = to_plain(cfg.data)
+        if extra_texts is not None:
+            data = {**data, "end2end_corpus": extra_texts}
+        return cls(to_plain(cfg.model), data, kind, dict(node), int(seed), int(cfg.sc.flat_pilots))
+
+    def stage_config(self) -> dict[str, Any]:
+        """The ``sc_model`` cache key."""
+        key = {
+            "model": self.model,
+            "channel": _channel_key(self.channel),
+            "data": self.data,
+            "seed": self.seed,
+        }
+        if self.kind != "ofdm" and self.model["train_csi"] == "ls":
+            key["flat_pilots"] = self.flat_pilots
+        return key
 
 
 class _Ids(torch.utils.data.Dataset):
@@ -142,35 +170,29 @@ class _Ids(torch.utils.data.Dataset):
         return {"ids": self.ids[i]}
 
 
-def make_link(cfg: DictConfig, node: Mapping[str, Any], seed: int, cge: Any = None) -> SemanticLink:
+def make_link(spec: ScModelSpec, cge: Any = None) -> SemanticLink:
+    """The channel link an SC model of ``spec`` sends through (CSI from ``cge`` if given)."""
     return SemanticLink(
-        node,
-        int(cfg.model.channel_dim) // 2,
-        flat_pilots=int(cfg.sc.flat_pilots),
-        equalizer=str(cfg.model.equalizer),
-        seed=seed,
+        spec.channel,
+        int(spec.model["channel_dim"]) // 2,
+        flat_pilots=spec.flat_pilots,
+        equalizer=str(spec.model["equalizer"]),
+        seed=spec.seed,
         cge=cge,
     )
 
 
 def train_sc_model(
-    cfg: DictConfig,
-    ctx: RunContext,
-    kind: str,
-    node: Mapping[str, Any],
-    corpus: TextCorpus,
-    seed: int,
+    spec: ScModelSpec, corpus: TextCorpus, ctx: RunContext, run_cfg: DictConfig
 ) -> tuple[SCTransformer, Path]:
-    """Stage ``sc_model``: the SC model for one channel kind and seed (trained if not cached)."""
-    mcfg = to_plain(cfg.model)
-    stage_cfg = model_stage_config(cfg, kind, node, seed)
+    """Stage ``sc_model``: the SC model of ``spec`` on ``corpus`` (trained if not cached).
+    ``run_cfg`` gives the trainer, logger and callbacks groups."""
+    mcfg, seed = spec.model, spec.seed
 
     def compute(out: Path, work: Path) -> None:
         start = time.perf_counter()
         torch.manual_seed(seed)
-        model = SCTransformer.from_config(
-            mcfg, corpus.train, link=make_link(cfg, node, seed), seed=seed
-        )
+        model = SCTransformer.from_config(mcfg, corpus.train, link=make_link(spec), seed=seed)
         ids = model.tokenizer.encode(corpus.train)
         loader = torch.utils.data.DataLoader(
             _Ids(ids),
@@ -180,8 +202,8 @@ def train_sc_model(
             generator=torch.Generator().manual_seed(seed),
         )
         trainer = build_trainer(
-            cfg,
-            name=f"sc_{kind}_s{seed}",
+            run_cfg,
+            name=f"sc_{spec.kind}_s{seed}",
             max_steps=int(mcfg["train_steps"]),
             work_dir=work,
             checkpoint_every=200,
@@ -202,7 +224,7 @@ def train_sc_model(
         }
         (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
 
-    path = ctx.cache.get_or_compute(STAGE, stage_cfg, VERSION, compute)
+    path = ctx.cache.get_or_compute(STAGE, spec.stage_config(), VERSION, compute)
     model = SCTransformer.from_config(mcfg, corpus.train, artifact_dir=path, seed=seed)
     model.load_state_dict(torch.load(path / "model.pt", weights_only=True))
     return model.eval(), path

@@ -57,6 +57,7 @@ from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.semantics.key_semantics import key_semantics
 from semcom_exp.semantics.mma import MODALITIES, build_mma
 from semcom_exp.stages.sc import (
+    ScModelSpec,
     TextScorer,
     channel_configs,
     check_sc_config,
@@ -190,15 +191,6 @@ def sc_corpus(
     return TextCorpus(train=list(base.train) + extra, test=list(base.test), source=base.source)
 
 
-def _keyed_cfg(view: DictConfig, corpus: TextCorpus, tag: str) -> DictConfig:
-    """The SC cache key is the data node: add a digest of the training texts to it."""
-    keyed = OmegaConf.create(OmegaConf.to_container(view))
-    OmegaConf.set_struct(keyed, False)
-    digest = hashlib.sha256("\n".join(corpus.train).encode("utf-8")).hexdigest()[:16]
-    keyed.data.end2end_corpus = f"{tag}:{digest}"
-    return keyed
-
-
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) the SC model(s) and LKBs, send every held-out MMA text, score per variant."""
@@ -230,10 +222,10 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     for tag, mods in groups.items():
         corpus = sc_corpus(base, texts, mods, copies, with_keys=with_keys and tag == "multimodal")
         corpora[tag] = corpus
-        model, path = train_sc_model(
-            _keyed_cfg(view, corpus, tag), ctx, channel, node, corpus, seed
-        )
-        model.link = make_link(view, node, seed, cge=cge)
+        digest = hashlib.sha256("\n".join(corpus.train).encode("utf-8")).hexdigest()[:16]
+        spec = ScModelSpec.of_run(view, channel, node, seed, extra_texts=f"{tag}:{digest}")
+        model, path = train_sc_model(spec, corpus, ctx, view)
+        model.link = make_link(spec, cge=cge)
         models[tag] = model
         summary[f"sc_{tag}_train_modalities"] = ",".join(mods)
         summary[f"sc_{tag}_vocab_size"] = int(model.tokenizer.vocab_size)

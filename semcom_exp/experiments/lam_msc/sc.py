@@ -36,6 +36,7 @@ from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.stages.sc import (
     STAGE,
     VERSION,
+    ScModelSpec,
     TextScorer,
     bits_summary,
     channel_configs,
@@ -43,7 +44,6 @@ from semcom_exp.stages.sc import (
     eval_seed,
     grid_summary,
     make_link,
-    model_stage_config,
     seeds_of,
     token_scores,
     train_sc_model,
@@ -101,9 +101,10 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     tokenizer = None
     for seed in seeds:
         for kind, node in channels.items():
-            stage_cfg = model_stage_config(cfg, kind, node, seed)
-            reused = ctx.cache.path(STAGE, stage_cfg, VERSION).is_dir() and not ctx.cache.force
-            model, path = train_sc_model(cfg, ctx, kind, node, corpus, seed)
+            spec = ScModelSpec.of_run(cfg, kind, node, seed)
+            reused = ctx.cache.path(STAGE, spec.stage_config(), VERSION).is_dir()
+            reused = reused and not ctx.cache.force
+            model, path = train_sc_model(spec, corpus, ctx, cfg)
             train = json.loads((path / "train_summary.json").read_text())
             tag = f"{kind}" if len(seeds) == 1 else f"{kind}_s{seed}"
             notes.update(
@@ -119,7 +120,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             frame.insert(0, "channel", kind)
             losses.append(frame)
             tokenizer = model.tokenizer
-            link = make_link(cfg, node, seed, cge=cge)
+            link = make_link(spec, cge=cge)
             model.link = link
             ids = tokenizer.encode(refs)
             t0 = time.perf_counter()
