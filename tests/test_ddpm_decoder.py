@@ -163,15 +163,21 @@ def test_nan_loss_raises_a_clear_error():
         fit(model, batch, steps=3)
 
 
-def test_warmup_scales_the_first_learning_rates():
-    model = DiffusionDecoder.from_config(tiny_cfg(warmup_steps=4), "local")
+def _learning_rates(model: DiffusionDecoder, steps: int) -> list[float]:
+    """The lr of each of the first ``steps`` optimiser steps, as configured by the model."""
     conf = model.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
     lrs = []
-    for _ in range(6):
+    for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    return lrs
+
+
+def test_warmup_scales_the_first_learning_rates():
+    model = DiffusionDecoder.from_config(tiny_cfg(warmup_steps=4), "local")
+    lrs = _learning_rates(model, 6)
     assert lrs == pytest.approx([0.0, 5e-4, 1e-3, 1.5e-3, 2e-3, 2e-3])  # diffusers' warm-up
 
 
@@ -179,13 +185,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     model = DiffusionDecoder.from_config(
         tiny_cfg(warmup_steps=2, lr_schedule="cosine", train_steps=10), "local"
     )
-    conf = model.configure_optimizers()
-    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
-    lrs = []
-    for _ in range(10):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _learning_rates(model, 10)
     assert lrs[:3] == pytest.approx([0.0, 1e-3, 2e-3])  # warm-up, then the peak lr
     assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False)) and lrs[-1] < 1e-4
 
