@@ -9,3 +9,8 @@ __version__ = "0.1.0"
 OmegaConf.register_new_resolver(
     "semcom_run_name", lambda task, experiment: experiment if task == "run" else task, replace=True
 )
+
+# The typed config schema, in Hydra's ConfigStore before anything composes (conf/ extends it).
+from semcom_exp.schema import register as _register_schema  # noqa: E402
+
+_register_schema()

@@ -18,9 +18,9 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from semcom_exp.cache import ArtifactCache
-from semcom_exp.config_check import check_config
 from semcom_exp.errors import ConfigError, SemcomError
 from semcom_exp.results import save_figure, write_results
+from semcom_exp.schema import validate_config
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def run(cfg: DictConfig) -> float | None:
     """Run one job: the selected task (an experiment pipeline, collect or data_summary)."""
     start = time.perf_counter()
     _quiet_libraries()
-    check_config(cfg)
+    validate_config(cfg)
     threads = cfg.get("torch_threads")
     if threads:
         import torch

@@ -36,12 +36,13 @@ def read_json(path: Path) -> dict:
 
 def main_in_process(monkeypatch, capsys, *overrides: str) -> tuple[int, str]:
     """`python -m semcom_exp OVERRIDES` run in this process (saves a start-up): (exit code, stderr)."""
-    from semcom_exp.__main__ import main
+    from semcom_exp.__main__ import cli
 
     monkeypatch.setattr(sys, "argv", ["semcom_exp", *overrides])
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # cli sets it while it runs
     code = 0
     try:
-        main()
+        cli()
     except SystemExit as exc:
         code = exc.code
     return code, capsys.readouterr().err

@@ -21,6 +21,7 @@ from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.lam_msc.cge import check_cge_config
 from semcom_exp.experiments.lam_msc.cge_eval import evaluate
 from semcom_exp.models.cge import CgeModel, adversarial_loss
+from semcom_exp.schema import option
 from semcom_exp.stages.cge import STAGE, ChannelStream, load_cge_estimator
 
 from .conftest import REPO, read_json, run_cli
@@ -44,7 +45,7 @@ TINY_CHANNEL = {
 
 
 def tiny_model_cfg(**overrides):
-    cfg = OmegaConf.load(REPO / "conf" / "model" / "cge.yaml")
+    cfg = option("model", "cge")
     cfg.seed = 0
     tiny = {
         "width": 4,

@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from semcom_exp.config_check import check_config
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema import validate_config
 
 from .conftest import REPO, run_cli
 
@@ -39,7 +39,7 @@ def test_every_experiment_composes(experiment, debug):
     HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve
     assert cfg.pipeline and cfg.experiment_name == experiment  # named by Hydra's choice
     assert OmegaConf.select(cfg, "figures") is not None
-    check_config(cfg)
+    validate_config(cfg)
     if debug:  # debug sizes only resize or fill a null: a misspelled key would add one
         plain = _keys(compose_cfg(f"experiment={experiment}"))
         nulls = {k for k, v in plain.items() if v is None}
@@ -67,34 +67,40 @@ def _keys(cfg) -> dict[str, object]:
     [
         (["channel.snr_db=abc"], "channel.snr_db"),
         (["channel.snr_db=[]"], "channel.snr_db"),
-        (["+m.batch_size=-4"], "m.batch_size"),
+        (["+m.batch_size=-4"], "m"),  # no such root key
+        (["+model.btach_size=4"], "model.btach_size"),  # added with + to a typed node
+        (["+data.synthetic.frames=4"], "data.synthetic.frames"),
+        (["model.batch_size=0"], "model.batch_size"),
+        (["m2gsc.frames.eval=1"], "m2gsc.frames.eval"),  # the chance level needs two
+        (["model.prediction_type=x0"], "model.prediction_type"),
         (["seed=x"], "seed"),
         (["seed=-1"], "seed"),
-        (["data.synthetic.seed=-3"], "data.synthetic.seed"),
     ],
 )
-def test_check_config_names_the_key(overrides, key):
+def test_validate_config_names_the_key(overrides, key):
     cfg = compose_cfg(*overrides)
     from hydra.core.hydra_config import HydraConfig
 
     HydraConfig.instance().set_config(cfg)
     with pytest.raises(ConfigError) as err:
-        check_config(cfg)
+        validate_config(cfg)
     assert err.value.key == key and key in str(err.value)
 
 
 @pytest.mark.parametrize(
     "override,needle",
     [
-        ("channel.snr_db=abc", "channel.snr_db"),
-        ("experiment=no_such_experiment", "no_such_experiment"),
-        ("+model.batch_size=-3", "model.batch_size"),
+        ("channel.snr_db=abc", "channel.snr_db"),  # refused by the schema's check
+        ("experiment=no_such_experiment", "no_such_experiment"),  # refused while composing
+        ("model.btach_size=3", "model.btach_size"),  # misspelled: refused while composing
+        ("model.lr=fast", "model.lr"),  # wrong type: refused while composing
+        ("+model.btach_size=3", "model.btach_size"),  # added with +: refused by the schema
     ],
 )
-def test_bad_override_exits_nonzero_and_writes_no_cache(tmp_path: Path, override, needle):
+def test_bad_override_exits_2_with_one_line_and_writes_no_cache(tmp_path: Path, override, needle):
     proc = run_cli(override, tmp=tmp_path, timeout=120)
-    assert proc.returncode != 0
-    assert needle in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     cache = tmp_path / "cache"
     assert not cache.exists() or not any(cache.iterdir())

@@ -18,6 +18,7 @@ from semcom_exp.models.ddpm_decoder import (
     to_x0,
     training_target,
 )
+from semcom_exp.schema import option
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,7 @@ TINY = {
 
 
 def tiny_cfg(**overrides):
-    cfg = OmegaConf.load(REPO / "conf/model/ddpm_decoder.yaml")
+    cfg = option("model", "ddpm_decoder")
     return OmegaConf.merge(cfg, {**TINY, **overrides})
 
 
@@ -74,9 +75,7 @@ def test_config_builds_both_roles_with_the_right_inputs_and_t_range():
     assert local.t_min == 0 and local.max_offload_steps == 1000
     assert shared.prediction_type == "v_prediction"
     assert shared.scheduler.config.prediction_type == "v_prediction"
-    default = DiffusionDecoder.from_config(
-        OmegaConf.load(REPO / "conf/model/ddpm_decoder.yaml"), "local"
-    )
+    default = DiffusionDecoder.from_config(option("model", "ddpm_decoder"), "local")
     assert 1.0e6 < sum(p.numel() for p in default.parameters()) < 1.1e6  # DESIGN: 1.06 M
 
 

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema import option
 from semcom_exp.semantics.mma import (
     HFAudioBackend,
     HFImageBackend,
@@ -38,7 +39,7 @@ VOC_CLASSES = {
 
 
 def _data_cfg(name: str, root: Path | None = None) -> dict:
-    cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "data" / f"{name}.yaml"))
+    cfg = OmegaConf.to_container(option("data", name))
     cfg["root"] = str(root) if root else None
     return cfg
 
@@ -50,7 +51,7 @@ def _open(name: str, root: Path | None, cache: ArtifactCache):
 
 
 def _mma(**per_modality) -> dict:
-    cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "mma" / "default.yaml"))
+    cfg = OmegaConf.to_container(option("mma", "default"))
     cfg["device"] = "cpu"
     for modality, node in per_modality.items():
         cfg[modality].update(node)

@@ -1,0 +1,257 @@
+"""Each experiment's own settings node (``m2gsc:``, ``sc:``, ...) and the root config.
+
+An experiment file (conf/experiment/) chooses group options and overrides these defaults; a
+section it does not use stays null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from semcom_exp.schema.fields import (
+    int_at_least,
+    list_of,
+    node,
+    non_negative_int,
+    non_negative_ints,
+    number_in,
+    one_of,
+    optional,
+    positive_int,
+    setting,
+    slot,
+    snr_db,
+)
+from semcom_exp.schema.model import LkbModelConfig
+
+THRESHOLD = number_in(0, 1, open_low=True)  # a cosine threshold (the paper's 0.6)
+TEXT_MODEL = "all-MiniLM-L6-v2"  # sentence embedder, packaged offline (or a local folder)
+
+
+# ------------------------------------------------------------------------------ M2GSC
+@dataclass
+class FramesConfig:
+    """Frames per receiver (scenario); disjoint sets."""
+
+    local: int = setting(160, positive_int)
+    shared: int = setting(48, positive_int)
+    eval: int = setting(8, int_at_least(2))  # >= 2: the shuffled-pair chance level
+
+
+@dataclass
+class M2gscConfig:
+    """M2GSC split inference (semcom_exp.experiments.m2gsc, docs/m2gsc.md)."""
+
+    num_receivers: int = setting(3, positive_int)
+    frames: FramesConfig = node(FramesConfig)
+    split_seed: int = setting(0, non_negative_int)
+    lpips_net: str = setting("alex", one_of("alex", "vgg", "squeeze"))
+    num_examples: int = setting(3, non_negative_int)
+    loss_eval_repeats: int = setting(4, positive_int)
+    # decoders of a wave trained at once in this many 1-thread processes
+    train_workers: int = setting(2, positive_int)
+    shared_steps: int | None = setting(None, optional(non_negative_int))  # null = model.train_steps
+    # how each receiver's local model starts (docs/m2gsc.md, "Personalisation")
+    local_init: str = setting("pooled", one_of("scratch", "shared", "pooled"))
+    # per receiver: training (scratch) or fine-tuning steps; 0 = pooled as is
+    local_steps: int = setting(0, non_negative_int)
+    local_lr: float | None = setting(None, optional(number_in(0)))  # null = model.lr
+
+
+# --------------------------------------------------------------------- channels_sanity
+@dataclass
+class SanityConfig:
+    """Channel layer against closed form (semcom_exp.experiments.channels_sanity)."""
+
+    awgn_snr_db: Any = setting([0, 2, 4, 6, 8], snr_db)
+    rayleigh_snr_db: Any = setting([0, 5, 10, 15, 20], snr_db)
+    num_bits: int = setting(1000000, positive_int)  # BPSK bits per SNR point
+    num_grids: int = setting(4000, positive_int)  # OFDM channel realisations per SNR point
+    batch_size: int = setting(1000, positive_int)  # grids per draw
+    min_errors: int = setting(100, non_negative_int)  # BER points expecting fewer are not scored
+
+
+# ------------------------------------------------------------------------- lam_msc/cge
+@dataclass
+class CgeEvalConfig:
+    """The estimators lam_msc/cge scores on the same channel draws (docs/cge.md)."""
+
+    estimators: list[str] = setting(
+        ["ls", "lmmse_genie", "lmmse_freq", "lmmse_mismatched", "cgan", "cgan_l1only", "perfect"]
+    )
+    # profiles lmmse_mismatched assumes, one set of rows each (`assumed`): flat over
+    # 0..max_delay (CP, capped on a comb), exponential with an rms delay
+    mismatched: list[Any] = setting(
+        [{"profile": "flat"}, {"profile": "exponential", "rms_delay": 2.0}]
+    )
+    num_grids: int = setting(2000, positive_int)  # evaluation draws per SNR, shared by all
+    batch_size: int = setting(500, positive_int)
+    qam_bits_per_symbol: int = setting(4, positive_int)  # 16-QAM on the data REs
+
+
+# -------------------------------------------------------------------------- lam_msc/sc
+@dataclass
+class ScLinkConfig:
+    """The SC link's evaluation (semcom_exp.experiments.lam_msc.sc, docs/sc.md)."""
+
+    channels: list[str] = setting(["awgn", "rayleigh", "ofdm"])  # one SC model each
+    csi: list[str] = setting(["perfect", "cge", "ls", "none"])  # cge only on ofdm
+    snr_db: Any = setting(
+        [-5, 0, 5, 10, 15, 20], snr_db
+    )  # evaluation (training: model.snr_db_range)
+    seeds: list[int] | None = None  # null: [seed]; a list trains and evaluates a model per seed
+    flat_pilots: int = setting(
+        4, non_negative_int
+    )  # awgn / rayleigh: unit pilots per fading block (LS)
+    bits_per_symbol: Any = setting(64, number_in(0, open_low=True))  # 2 float32 per symbol
+    text_model: str = TEXT_MODEL
+    threshold: float = setting(0.6, THRESHOLD)
+    eval_batch_size: int = setting(300, positive_int)
+    # the channel nodes (conf/channel/*.yaml) by kind, placed by the experiment's defaults
+    channel_configs: dict[str, Any] = setting({})
+
+
+# ------------------------------------------------------------------------- lam_msc/lkb
+@dataclass
+class LkbEvalConfig:
+    """The personalised LKB's evaluation (semcom_exp.experiments.lam_msc.lkb, docs/lkb.md)."""
+
+    # null = every user: the built-in alice, bob, carol, dave, or every folder of personas_root
+    users: list[str] | None = None
+    adapters: list[str] = setting(["none", "in_context", "prompt_tuning", "prefix_tuning", "lora"])
+    # null = the synthetic persona set; else a folder <user>/prompt_base.txt + eval.jsonl
+    personas_root: str | None = None
+    num_eval_predicates: int = setting(4, positive_int)  # held-out predicates (never in a prompt)
+    num_eval_times: int = setting(2, positive_int)
+    text_model: str = TEXT_MODEL
+    threshold: float = setting(0.6, THRESHOLD)
+
+
+# ---------------------------------------------------------------------- lam_msc/end2end
+@dataclass
+class End2endLkbConfig:
+    """The full / sender_lkb variants (semcom_exp.experiments.lam_msc.end2end_lkb)."""
+
+    # each modality's user adapter: none (global LM alone) | prompt_tuning | prefix_tuning | lora
+    adapter: str = setting("lora", one_of("none", "prompt_tuning", "prefix_tuning", "lora"))
+    random_sequences: int = setting(
+        6000, non_negative_int
+    )  # random word sequences in the LM's documents
+    replay: int = setting(4, non_negative_int)  # general lines per personal line in a prompt base
+
+
+@dataclass
+class ConventionalConfig:
+    """The conventional baseline (semcom_exp.models.conventional_link) in the SC model's data
+    symbols: 16-QAM r=1/2 -> 128 info bits per text on 64 symbols."""
+
+    source: str = setting("huffman", one_of("utf8", "huffman"))  # huffman: from the SC texts
+    bits_per_symbol: int = setting(4, one_of(2, 4, 6))  # QPSK | 16-QAM | 64-QAM
+    code_rate: float = setting(0.5, number_in(0.2, 948 / 1024))  # 5G LDPC
+    num_iter: int = setting(20, positive_int)  # belief-propagation iterations
+
+
+@dataclass
+class End2endConfig:
+    """LAM-MSC end to end (semcom_exp.experiments.lam_msc.end2end, docs/end2end.md)."""
+
+    modalities: list[str] = setting(["image", "audio", "video"])
+    variants: list[str] = setting(
+        ["full", "sender_lkb", "keywords", "no_lkb", "ls", "perfect", "unimodal", "conventional"]
+    )
+    # awgn | rayleigh | ofdm (CGE rows need ofdm; elsewhere cge -> perfect)
+    channel: str = setting("ofdm", one_of("awgn", "rayleigh", "ofdm"))
+    snr_db: Any = setting([-5, 5, 15], snr_db)
+    max_samples: int | None = setting(80, optional(positive_int))  # per modality, before the split
+    data: dict[str, Any] = setting({})  # image / audio / video data nodes, placed by the experiment
+    test_fraction: float = setting(0.5, number_in(0, 1, open_low=True, open_high=True))
+    mma_train_copies: int = setting(
+        50, non_negative_int
+    )  # training MMA texts repeated in the corpus
+    # the unimodal baseline's SC model sees only this modality's texts
+    unimodal_modality: str = setting("image", one_of("image", "audio", "video"))
+    text_model: str = TEXT_MODEL
+    threshold: float = setting(0.6, THRESHOLD)
+    eval_batch_size: int = setting(256, positive_int)
+    lkb: End2endLkbConfig = node(End2endLkbConfig)
+    conventional: ConventionalConfig = node(ConventionalConfig)
+    lkb_model: LkbModelConfig | None = None  # the LKB model node, placed by the experiment
+
+
+# ------------------------------------------------------------------------ lam_msc/bits
+@dataclass
+class LinkBudgetConfig:
+    """The SC link's cost of one text (conf/model/sc.yaml defaults)."""
+
+    # complex symbols per SC message (model.channel_dim 128 / 2: the authors' 128 reals per text)
+    num_symbols: int = setting(64, positive_int)
+    bits_per_real: int = setting(
+        32, positive_int
+    )  # 32: analog float32; or a quantiser's bits, e.g. 8
+    # SC positions per message, end token included (model.max_len): longer texts take several
+    # messages; null: one message per sample
+    tokens_per_message: int | None = setting(20, optional(positive_int))
+
+
+@dataclass
+class BitsConfig:
+    """LAM-MSC bits table (semcom_exp.experiments.lam_msc.bits, docs/mma_bits.md)."""
+
+    modalities: list[str] = setting(["image", "audio", "video"])
+    max_samples: int | None = setting(None, optional(positive_int))  # per modality; null: all
+    # raw bits of the first N frames of a clip (null: the whole clip)
+    video_max_frames: int | None = setting(None, optional(positive_int))
+    link: LinkBudgetConfig = node(LinkBudgetConfig)
+    data: dict[str, Any] = setting({})  # image / audio / video data nodes, placed by the experiment
+
+
+# -------------------------------------------------------------------------------- root
+@dataclass
+class PathsConfig:
+    """Where things go. The artifact cache is shared by every run (and every job of a sweep)."""
+
+    root_dir: str = "${oc.env:SEMCOM_ROOT,${hydra:runtime.cwd}}"
+    cache_dir: str = "${oc.env:SEMCOM_CACHE_DIR,${paths.root_dir}/outputs/cache}"
+    output_dir: str | None = "${hydra:runtime.output_dir}"  # this run's directory
+
+
+@dataclass
+class RootConfig:
+    """The root: ``python -m semcom_exp experiment=NAME key=value ...``. Its settings compose
+    from ``root_defaults()``; a slot is absent until a group option or an experiment fills it."""
+
+    task: str = setting("run", one_of("run", "collect", "data_summary"))
+    # the chosen experiment's path under conf/experiment (a task's name for task != run)
+    experiment_name: str = "${semcom_run_name:${task},${hydra:runtime.choices.experiment}}"
+    seed: int = setting(0, non_negative_int)  # always applied, 0 included
+    force: bool = False  # recompute every cached stage this run touches
+    sweep_dir: str | None = None  # for task=collect
+    num_examples: int = setting(5, positive_int)  # for task=data_summary
+    torch_threads: int | None = setting(None, optional(positive_int))  # e.g. 2 on a shared CPU
+    optimized_metric: str | None = None  # a results.json key to return (for the Optuna sweeper)
+    pipeline: str | None = None  # the experiment's run(cfg, ctx)
+    figures: list[str] | None = None  # figure functions (run_dir, cfg) -> {name: figure}
+    # M2GSC sweeps: k on the T = 1000 training schedule (0 = all local); plain = the paper's
+    # hand-off, snr_aware = resume at the matching noise level; the evaluation's seeds
+    offload_steps: Any = setting(None, optional(non_negative_ints))
+    handoff: Any = setting(None, optional(list_of(one_of("plain", "snr_aware"))))
+    seeds: Any = setting(None, optional(list_of(non_negative_int)))
+    paths: PathsConfig = node(PathsConfig)
+    # group nodes, present once a group option or an experiment places them (trainer, logger,
+    # callbacks: Lightning's own keyword arguments; channel, data, model, mma: typed by option)
+    trainer: Any = slot()
+    logger: Any = slot()
+    callbacks: Any = slot()
+    channel: Any = slot()
+    data: Any = slot()
+    model: Any = slot()
+    mma: Any = slot()
+    # each experiment's own node, placed by its defaults list (``/schema/experiment@NAME``)
+    m2gsc: M2gscConfig | None = slot()
+    sanity: SanityConfig | None = slot()
+    cge: Any = slot()  # lam_msc/cge: CgeEvalConfig; lam_msc/sc and end2end: the CGE model node
+    sc: ScLinkConfig | None = slot()
+    lkb: LkbEvalConfig | None = slot()
+    end2end: End2endConfig | None = slot()
+    bits: BitsConfig | None = slot()

@@ -1,0 +1,140 @@
+"""Settings with their constraints: ``setting(default, check)`` and the checks themselves.
+
+Why: a setting's type and default are its dataclass field; what values it allows is its
+``check``, kept beside it in the same line, so the schema is the one place that says all three.
+``semcom_exp.schema.validate`` runs every check on the composed config before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from semcom_exp.errors import ConfigError
+
+Check = Callable[[str, Any], None]
+
+
+def setting(default: Any = None, check: Check | None = None) -> Any:
+    """A dataclass field with ``default`` (lists and dicts copied per instance) and ``check``."""
+    metadata = {"check": check} if check is not None else {}
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: _copy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def slot() -> Any:
+    """A node another config places (a group option, an experiment's own node): absent from
+    the composed config until placed, so an override under an unused one is refused by name."""
+    return dataclasses.field(default=None, metadata={"slot": True})
+
+
+def node(cls: type) -> Any:
+    """A nested config node field whose defaults are ``cls``'s."""
+    return dataclasses.field(default_factory=cls)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def optional(check: Check) -> Check:
+    """``check``, or None allowed."""
+
+    def run(key: str, v: Any) -> None:
+        if v is not None:
+            check(key, v)
+
+    return run
+
+
+def int_at_least(minimum: int) -> Check:
+    def run(key: str, v: Any) -> None:
+        if not is_int(v) or v < minimum:
+            raise ConfigError(key, f"expected an integer >= {minimum}, got {v!r}")
+
+    return run
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def number_in(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+              open_high: bool = False) -> Check:  # fmt: skip
+    """A number in [low, high] (``open_*``: excluding that end); None = unbounded."""
+    lo = "(" if open_low else "["
+    hi = ")" if open_high else "]"
+    span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+
+    def run(key: str, v: Any) -> None:
+        ok = is_number(v)
+        if ok and low is not None:
+            ok = v > low if open_low else v >= low
+        if ok and high is not None:
+            ok = v < high if open_high else v <= high
+        if not ok:
+            raise ConfigError(key, f"expected a number in {span}, got {v!r}")
+
+    return run
+
+
+non_negative = number_in(0)
+
+
+def one_of(*choices: Any) -> Check:
+    def run(key: str, v: Any) -> None:
+        if v not in choices:
+            raise ConfigError(key, f"got {v!r}; use one of {list(choices)}")
+
+    return run
+
+
+def list_of(check: Check, *, min_len: int = 1) -> Check:
+    """A list (at least ``min_len`` long) whose every entry passes ``check``; a scalar is read
+    as a one-entry list (the config's sweep lists take a single value too)."""
+
+    def run(key: str, v: Any) -> None:
+        values = v if isinstance(v, list | tuple) else [v]
+        if len(values) < min_len:
+            raise ConfigError(key, "the list is empty; give at least one value, e.g. [0, 10]")
+        for x in values:
+            try:
+                check(key, x)
+            except ConfigError as exc:
+                raise ConfigError(key, f"{exc.message} (in {list(values)!r})") from None
+
+    return run
+
+
+def _number(key: str, v: Any) -> None:
+    if not is_number(v):
+        raise ConfigError(key, f"expected a number (dB), got {v!r}")
+
+
+#: SNR points in dB: a number or a non-empty list of numbers.
+snr_db = list_of(_number)
+#: steps or counts swept as a list: non-negative integers.
+non_negative_ints = list_of(non_negative_int)
+
+
+def number_pair(key: str, v: Any) -> None:
+    """[low, high] with low <= high (e.g. a training SNR range in dB)."""
+    if not isinstance(v, list | tuple) or len(v) != 2 or not all(is_number(x) for x in v):
+        raise ConfigError(key, f"expected [low, high] numbers, got {v!r}")
+    if v[0] > v[1]:
+        raise ConfigError(key, f"expected low <= high, got {list(v)!r}")
