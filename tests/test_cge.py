@@ -21,7 +21,7 @@ from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.lam_msc.cge import check_cge_config
 from semcom_exp.experiments.lam_msc.cge_eval import evaluate
 from semcom_exp.models.cge import CgeModel, adversarial_loss
-from semcom_exp.schema import option
+from semcom_exp.schema import option, validate_config
 from semcom_exp.stages.cge import STAGE, ChannelStream, load_cge_estimator
 
 from .conftest import REPO, read_json, run_cli
@@ -263,10 +263,15 @@ def test_ser_closed_form_is_the_awgn_ser_averaged_over_rayleigh(bits, snr_db):
 )
 def test_check_cge_config_names_the_key(override, key):
     from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=lam_msc/cge", override])
+        cfg = compose(
+            "config", overrides=["experiment=lam_msc/cge", override], return_hydra_config=True
+        )
+    HydraConfig.instance().set_config(cfg)
     with pytest.raises(ConfigError) as err:
+        validate_config(cfg)  # the runner's check, then the pipeline's own
         check_cge_config(cfg)
     assert err.value.key == key
 

@@ -39,7 +39,7 @@ from semcom_exp.channels.pdp import (
 from semcom_exp.channels.pilots import PilotSpec, pilot_mask
 from semcom_exp.channels.rayleigh import RayleighChannel, draw_rayleigh
 from semcom_exp.channels.seeding import set_seed
-from semcom_exp.channels.snr import no_to_snr_db, snr_db_to_no, snr_list
+from semcom_exp.channels.snr import no_to_snr_db, snr_db_to_no, snr_list, snr_range
 
 __all__ = [
     "ESTIMATORS",
@@ -75,6 +75,7 @@ __all__ = [
     "set_seed",
     "snr_db_to_no",
     "snr_list",
+    "snr_range",
     "theory",
     "validate_channel_config",
 ]

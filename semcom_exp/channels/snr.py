@@ -49,3 +49,13 @@ def snr_list(value: Any, key: str = "channel.snr_db") -> list[float]:
     if bad:
         raise ConfigError(key, f"expected numbers (dB), got {bad!r}")
     return [float(v) for v in values]
+
+
+def snr_range(value: Any, key: str = "model.snr_db_range") -> tuple[float, float]:
+    """A training SNR range ``[low, high]`` dB (one number: a fixed SNR) as a float pair."""
+    values = snr_list(value, key)
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or values[0] > values[1]:
+        raise ConfigError(key, f"expected [low, high] in dB with low <= high, got {value!r}")
+    return values[0], values[1]

@@ -44,9 +44,8 @@ from semcom_exp.channels import (
     validate_channel_config,
 )
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema.experiments import CHANNEL_KINDS, CSI_SOURCES
 
-CSI_SOURCES = ("perfect", "cge", "ls", "none")
-CHANNEL_KINDS = ("awgn", "rayleigh", "ofdm")
 EQUALIZERS = ("mmse", "zf")
 ZF_FLOOR = 1e-6  # |h|^2 below this is treated as this (a ZF receiver must not divide by 0)
 

@@ -42,11 +42,14 @@ import lightning as L
 import torch
 from torch import nn
 
-from semcom_exp.channels import complex_to_real, normalize_power, real_to_complex
+from semcom_exp.channels import complex_to_real, normalize_power, real_to_complex, snr_range
+from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError
 from semcom_exp.hub import looks_like_path
-from semcom_exp.models.sc_link import EQUALIZERS, SemanticLink
+from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_tokenizer import HFTokenizer, SCTokenizer, WordTokenizer
+from semcom_exp.schema import checked
+from semcom_exp.schema.model import ScModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -365,8 +368,7 @@ class SCTransformer(L.LightningModule):
     ) -> SCTransformer:
         """Build from conf/model/sc.yaml: the tokenizer from ``train_texts`` (new) or from
         ``artifact_dir`` (a trained artifact; weights are loaded by the caller)."""
-        cfg = dict(cfg)
-        check_model_config(cfg)
+        cfg = check_model_config(cfg)
         max_len = int(cfg["max_len"])
         encoder_name, tiny = cfg.get("encoder"), cfg.get("tiny_bert")
         if encoder_name:
@@ -406,7 +408,7 @@ class SCTransformer(L.LightningModule):
             weight_decay=float(cfg["weight_decay"]),
             warmup_steps=int(cfg["warmup_steps"]),
             train_steps=int(cfg["train_steps"]),
-            snr_db_range=tuple(_snr_range(cfg["snr_db_range"])),
+            snr_db_range=snr_range(cfg["snr_db_range"]),
             train_csi=str(cfg["train_csi"]),
             freeze_encoder=bool(cfg.get("freeze_encoder", False)),
             link=link,
@@ -414,82 +416,7 @@ class SCTransformer(L.LightningModule):
         )
 
 
-def _snr_range(value: Any) -> list[float]:
-    values = (
-        [float(value)] * 2
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else list(value)
-    )
-    if len(values) == 1:
-        values = values * 2
-    if (
-        len(values) != 2
-        or not all(isinstance(v, int | float) for v in values)
-        or values[0] > values[1]
-    ):
-        raise ConfigError(
-            "model.snr_db_range", f"expected [low, high] in dB with low <= high, got {value!r}"
-        )
-    return [float(v) for v in values]
-
-
-REQUIRED = (
-    "max_len", "max_vocab", "d_model", "nhead", "enc_layers", "dec_layers", "ff_dim", "dropout",
-    "channel_dim", "equalizer", "train_csi", "mse_weight", "lr", "weight_decay", "warmup_steps",
-    "train_steps", "batch_size", "snr_db_range",
-)  # fmt: skip
-
-
-def check_model_config(cfg: Mapping[str, Any], prefix: str = "model") -> None:
-    """ConfigError (naming the key) for a bad conf/model/sc.yaml node; builds nothing."""
-    missing = [k for k in REQUIRED if k not in cfg]
-    if missing:
-        raise ConfigError(f"{prefix}.{missing[0]}", "missing (see conf/model/sc.yaml)")
-    for key in (
-        "max_len",
-        "max_vocab",
-        "d_model",
-        "nhead",
-        "enc_layers",
-        "dec_layers",
-        "ff_dim",
-        "channel_dim",
-        "batch_size",
-    ):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ConfigError(f"{prefix}.{key}", f"expected a positive integer, got {v!r}")
-    if cfg["max_len"] < 2:
-        raise ConfigError(f"{prefix}.max_len", "needs >= 2 positions (a word and the end token)")
-    if cfg["channel_dim"] % 2:
-        raise ConfigError(
-            f"{prefix}.channel_dim",
-            f"expected an even number (pairs become complex symbols), got {cfg['channel_dim']}",
-        )
-    if cfg["d_model"] % cfg["nhead"]:
-        raise ConfigError(
-            f"{prefix}.nhead", f"d_model={cfg['d_model']} is not divisible by nhead={cfg['nhead']}"
-        )
-    if cfg["equalizer"] not in EQUALIZERS:
-        raise ConfigError(
-            f"{prefix}.equalizer", f"got {cfg['equalizer']!r}; use one of {list(EQUALIZERS)}"
-        )
-    if cfg["train_csi"] not in TRAIN_CSI:
-        raise ConfigError(
-            f"{prefix}.train_csi",
-            f"got {cfg['train_csi']!r}; use one of {list(TRAIN_CSI)} (cge is evaluated, not trained with)",
-        )
-    if not isinstance(cfg["dropout"], int | float) or not 0 <= cfg["dropout"] < 1:
-        raise ConfigError(
-            f"{prefix}.dropout", f"expected a number in [0, 1), got {cfg['dropout']!r}"
-        )
-    if not isinstance(cfg["mse_weight"], int | float) or cfg["mse_weight"] < 0:
-        raise ConfigError(
-            f"{prefix}.mse_weight", f"expected a non-negative number, got {cfg['mse_weight']!r}"
-        )
-    _snr_range(cfg["snr_db_range"])
-    if cfg.get("encoder") and cfg.get("tiny_bert"):
-        raise ConfigError(
-            f"{prefix}.tiny_bert",
-            "set either model.encoder (a pretrained model) or model.tiny_bert, not both",
-        )
+def check_model_config(cfg: Mapping[str, Any], prefix: str = "model") -> dict[str, Any]:
+    """The model node checked against the schema (ScModelConfig), defaults filled in;
+    ConfigError names the key under ``prefix``. Builds nothing."""
+    return to_plain(checked(ScModelConfig, cfg, prefix))

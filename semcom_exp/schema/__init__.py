@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.schema import channel, data, experiments, mma, model
-from semcom_exp.schema.validate import validate_config
+from semcom_exp.schema.validate import checked, validate_config
 
 #: group -> {option: dataclass}; conf/GROUP/OPTION.yaml extends ``/schema/GROUP@_here_: OPTION``
 OPTIONS: dict[str, dict[str, type]] = {
@@ -86,4 +86,4 @@ def register() -> None:
             store.store(group=f"schema/{group}", name=name, node=cls)
 
 
-__all__ = ["OPTIONS", "option", "register", "validate_config"]
+__all__ = ["OPTIONS", "checked", "option", "register", "validate_config"]

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from semcom_exp.errors import ConfigError
 from semcom_exp.schema.fields import (
     int_at_least,
     list_of,
@@ -73,34 +76,63 @@ class SanityConfig:
 
 
 # ------------------------------------------------------------------------- lam_msc/cge
+CGE_ESTIMATORS = (
+    "ls", "lmmse_genie", "lmmse_freq", "lmmse_mismatched", "cgan", "cgan_l1only", "perfect"
+)  # fmt: skip
+
+
+def _even_qam(key: str, v: Any) -> None:
+    positive_int(key, v)
+    if v % 2:
+        raise ConfigError(key, f"square QAM needs an even number of bits, got {v}")
+
+
+def _assumed_profiles(key: str, v: Any) -> None:
+    for i, item in enumerate(v or []):
+        if not isinstance(item, dict) or item.get("profile") not in ("flat", "exponential"):
+            got = item.get("profile") if isinstance(item, dict) else item
+            raise ConfigError(f"{key}[{i}].profile", f"got {got!r}; use flat or exponential")
+
+
 @dataclass
 class CgeEvalConfig:
     """The estimators lam_msc/cge scores on the same channel draws (docs/cge.md)."""
 
-    estimators: list[str] = setting(
-        ["ls", "lmmse_genie", "lmmse_freq", "lmmse_mismatched", "cgan", "cgan_l1only", "perfect"]
-    )
+    estimators: list[str] = setting(list(CGE_ESTIMATORS), list_of(one_of(*CGE_ESTIMATORS)))
     # profiles lmmse_mismatched assumes, one set of rows each (`assumed`): flat over
     # 0..max_delay (CP, capped on a comb), exponential with an rms delay
     mismatched: list[Any] = setting(
-        [{"profile": "flat"}, {"profile": "exponential", "rms_delay": 2.0}]
+        [{"profile": "flat"}, {"profile": "exponential", "rms_delay": 2.0}], _assumed_profiles
     )
     num_grids: int = setting(2000, positive_int)  # evaluation draws per SNR, shared by all
     batch_size: int = setting(500, positive_int)
-    qam_bits_per_symbol: int = setting(4, positive_int)  # 16-QAM on the data REs
+    qam_bits_per_symbol: int = setting(4, _even_qam)  # 16-QAM on the data REs
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        kind = OmegaConf.select(root, "channel.kind") if root is not None else "ofdm"
+        if kind != "ofdm":
+            raise ConfigError("channel.kind", f"the CGE needs the OFDM channel, got {kind!r}")
 
 
 # -------------------------------------------------------------------------- lam_msc/sc
+CHANNEL_KINDS = ("awgn", "rayleigh", "ofdm")
+CSI_SOURCES = ("perfect", "cge", "ls", "none")  # where the receiver's channel estimate comes from
+
+
 @dataclass
 class ScLinkConfig:
     """The SC link's evaluation (semcom_exp.experiments.lam_msc.sc, docs/sc.md)."""
 
-    channels: list[str] = setting(["awgn", "rayleigh", "ofdm"])  # one SC model each
-    csi: list[str] = setting(["perfect", "cge", "ls", "none"])  # cge only on ofdm
+    # one SC model each
+    channels: list[str] = setting(list(CHANNEL_KINDS), list_of(one_of(*CHANNEL_KINDS)))
+    # cge only on ofdm
+    csi: list[str] = setting(list(CSI_SOURCES), list_of(one_of(*CSI_SOURCES)))
     snr_db: Any = setting(
         [-5, 0, 5, 10, 15, 20], snr_db
     )  # evaluation (training: model.snr_db_range)
-    seeds: list[int] | None = None  # null: [seed]; a list trains and evaluates a model per seed
+    # null: [seed]; a list trains and evaluates a model per seed
+    seeds: list[int] | None = setting(None, optional(list_of(non_negative_int)))
     flat_pilots: int = setting(
         4, non_negative_int
     )  # awgn / rayleigh: unit pilots per fading block (LS)
@@ -110,6 +142,47 @@ class ScLinkConfig:
     eval_batch_size: int = setting(300, positive_int)
     # the channel nodes (conf/channel/*.yaml) by kind, placed by the experiment's defaults
     channel_configs: dict[str, Any] = setting({})
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        channels, csis = list(node.channels), list(node.csi)
+        if "cge" in csis and "ofdm" not in channels:
+            raise ConfigError(
+                f"{key}.csi", "csi=cge is only defined on the OFDM grid; add ofdm to sc.channels"
+            )
+        for kind in channels:
+            found = (node.channel_configs or {}).get(kind)
+            if found is None:
+                raise ConfigError(
+                    f"{key}.channel_configs.{kind}",
+                    f"missing; add `- /channel@{key}.channel_configs.{kind}: {kind}` to the "
+                    "experiment's defaults",
+                )
+            if found.get("kind") != kind:
+                raise ConfigError(
+                    f"{key}.channel_configs.{kind}.kind",
+                    f"expected {kind!r}, got {found.get('kind')!r}",
+                )
+        flat = [c for c in channels if c != "ofdm"]
+        train_csi = OmegaConf.select(root, "model.train_csi") if root is not None else None
+        if node.flat_pilots == 0 and flat and ("ls" in csis or train_csi == "ls"):
+            raise ConfigError(
+                f"{key}.flat_pilots", f"csi=ls on {flat} needs at least one pilot symbol per block"
+            )
+        if root is None:
+            return
+        data = root.get("data")
+        if data is None or "corpus" not in data or "reader" in data:
+            raise ConfigError(
+                "data.corpus",
+                "the SC link reads a TEXT corpus: keep the experiment's data node (data.corpus="
+                "embedded | a .txt / data set folder | a cached hub id), not an image/audio "
+                "data group",
+            )
+        if "cge" in csis and root.get("cge") is None:
+            raise ConfigError(
+                "cge", "csi=cge needs the CGE config node; add `- /model@cge: cge` to the defaults"
+            )
 
 
 # ------------------------------------------------------------------------- lam_msc/lkb

@@ -132,9 +132,25 @@ snr_db = list_of(_number)
 non_negative_ints = list_of(non_negative_int)
 
 
-def number_pair(key: str, v: Any) -> None:
-    """[low, high] with low <= high (e.g. a training SNR range in dB)."""
-    if not isinstance(v, list | tuple) or len(v) != 2 or not all(is_number(x) for x in v):
-        raise ConfigError(key, f"expected [low, high] numbers, got {v!r}")
-    if v[0] > v[1]:
-        raise ConfigError(key, f"expected low <= high, got {list(v)!r}")
+def snr_range(key: str, v: Any) -> None:
+    """[low, high] dB with low <= high, or one number (a fixed training SNR)."""
+    pair = [v, v] if is_number(v) else v
+    if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(map(is_number, pair)):
+        raise ConfigError(key, f"expected [low, high] in dB (or one number), got {v!r}")
+    if pair[0] > pair[1]:
+        raise ConfigError(key, f"expected [low, high] in dB with low <= high, got {list(v)!r}")
+
+
+def integer(key: str, v: Any) -> None:
+    if not is_int(v):
+        raise ConfigError(key, f"expected an integer, got {v!r}")
+
+
+def betas(key: str, v: Any) -> None:
+    """Adam's (beta1, beta2)."""
+    if (
+        not isinstance(v, list | tuple)
+        or len(v) != 2
+        or not all(is_number(b) and 0 <= b < 1 for b in v)
+    ):
+        raise ConfigError(key, f"expected two numbers in [0, 1), got {v!r}")

@@ -9,22 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from semcom_exp.errors import ConfigError
 from semcom_exp.schema.fields import (
+    betas,
     int_at_least,
+    integer,
     node,
     non_negative,
     non_negative_int,
     number_in,
-    number_pair,
     one_of,
     optional,
     positive_int,
     setting,
     snr_db,
+    snr_range,
 )
 
 LR_SCHEDULE = one_of("constant", "cosine")
-LEARNING_RATE = number_in(0)
+LEARNING_RATE = number_in(0, open_low=True)
 
 
 @dataclass
@@ -75,9 +78,11 @@ class CgeConfig:
     loss: str = setting(
         "cgan", one_of("cgan", "l1only")
     )  # the generator load_cge_estimator returns
-    seed: Any = "${seed}"  # training seed (initial weights, training channel draws)
+    seed: Any = setting(
+        "${seed}", integer
+    )  # training seed (initial weights, training channel draws)
     width: int = setting(16, positive_int)  # generator CNN channels
-    depth: int = setting(2, non_negative_int)  # mixer blocks
+    depth: int = setting(2, positive_int)  # mixer blocks
     noise_input: bool = (
         True  # feed the SNR (dB / 10) as a constant map (the LMMSE baselines know it)
     )
@@ -90,12 +95,12 @@ class CgeConfig:
     )  # lambda of BCE + lambda * L1 (the authors' 100)
     lr: float = setting(2.0e-3, LEARNING_RATE)  # generator (Adam, pix2pix betas)
     disc_lr: float = setting(2.0e-4, LEARNING_RATE)  # discriminator
-    betas: list[float] = setting([0.5, 0.999])
+    betas: list[float] = setting([0.5, 0.999], betas)
     lr_schedule: str = setting("cosine", LR_SCHEDULE)  # cosine: to zero at train_steps
     # iterations per generator (one D step + one G step, or one G step for l1only)
-    train_steps: int = setting(1000, non_negative_int)
+    train_steps: int = setting(1000, positive_int)
     batch_size: int = setting(32, positive_int)  # grids per iteration, drawn on the fly
-    snr_db_range: Any = setting([-5, 30], number_pair)  # training SNR, uniform in dB per grid
+    snr_db_range: Any = setting([-5, 30], snr_range)  # training SNR, uniform in dB per grid
     # validation on fresh channels (own seed); the generator with the best mean NMSE is kept
     val_every_steps: int = setting(100, positive_int)
     val_snr_db: Any = setting([-5, 10, 25], snr_db)
@@ -139,7 +144,23 @@ class ScModelConfig:
     warmup_steps: int = setting(50, non_negative_int)
     train_steps: int = setting(600, non_negative_int)  # per channel kind (and seed)
     batch_size: int = setting(64, positive_int)
-    snr_db_range: Any = setting([-5, 20], number_pair)  # training SNR, uniform in dB per message
+    snr_db_range: Any = setting([-5, 20], snr_range)  # training SNR, uniform in dB per message
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        if node.channel_dim % 2:
+            raise ConfigError(
+                f"{key}.channel_dim",
+                f"expected an even number (pairs become complex symbols), got {node.channel_dim}",
+            )
+        if node.d_model % node.nhead:
+            raise ConfigError(
+                f"{key}.nhead", f"d_model={node.d_model} is not divisible by nhead={node.nhead}"
+            )
+        if node.encoder and node.tiny_bert:
+            raise ConfigError(
+                f"{key}.tiny_bert", "set either encoder (a pretrained model) or tiny_bert, not both"
+            )
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""``validate_config(cfg)``: the composed config against the schema, before any work.
+"""One validation path: a config node against its schema dataclass, before any work.
 
-Hydra has already refused misspelled keys in the YAML files and values of the wrong type; this
-refuses keys added with ``+`` to a typed node and runs every field's ``check``, so a bad value
-fails fast as ConfigError (exit 2, one line naming the key and what is allowed) and nothing is
-written to the cache.
+``validate_config(cfg)`` (the runner, on the composed config) and ``checked(cls, node, key)``
+(code handed a node directly, e.g. a stage called from a script) run the same checks: unknown
+keys (Hydra already refuses misspelled keys in files; this catches ``+key=``), each field's
+``check``, then the dataclass's own ``check(node, key, root)`` for rules across fields or nodes.
+A failure is a ConfigError naming the key (exit 2, one line), and nothing is written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError
@@ -27,10 +29,22 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(getattr(exc, "full_key", "?") or "?", str(exc).splitlines()[0]) from None
     from semcom_exp.schema.experiments import RootConfig
 
-    _check_node(cfg, "", RootConfig)
+    _check_node(cfg, "", cfg, RootConfig)
 
 
-def _check_node(node: DictConfig, prefix: str, cls: Any = None) -> None:
+def checked(cls: type, node: Any, key: str, root: Any = None) -> DictConfig:
+    """``node`` (a mapping, a config node or None) as a checked ``cls`` node: its defaults
+    filled in, every check run; ConfigError naming ``key.<field>`` otherwise."""
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(cls), to_plain(node) or {})
+    except OmegaConfBaseException as exc:
+        where = f"{key}.{exc.full_key}" if getattr(exc, "full_key", None) else key
+        raise ConfigError(where, str(getattr(exc, "msg", exc)).splitlines()[0]) from None
+    _check_node(typed, f"{key}.", root, cls)
+    return typed
+
+
+def _check_node(node: DictConfig, prefix: str, root: Any, cls: Any = None) -> None:
     cls = cls or OmegaConf.get_type(node)
     fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
     if fields:
@@ -42,16 +56,14 @@ def _check_node(node: DictConfig, prefix: str, cls: Any = None) -> None:
     for key in node.keys():
         if not prefix and key == "hydra":
             continue
-        full_key = f"{prefix}{key}"
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_none():
-            _check_node(child, full_key + ".")
+            _check_node(child, f"{prefix}{key}.", root)
             continue
         field = fields.get(str(key))
         check = field.metadata.get("check") if field is not None else None
         if check is not None:
-            check(full_key, _value(node, key))
-
-
-def _value(node: DictConfig, key: Any) -> Any:
-    return to_plain(node[key])
+            check(f"{prefix}{key}", to_plain(node[key]))
+    node_check = getattr(cls, "check", None)
+    if fields and node_check is not None:
+        node_check(node, prefix.rstrip("."), root)

@@ -19,10 +19,12 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.cache import ArtifactCache
-from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list
-from semcom_exp.config_utils import as_dict
+from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list, snr_range
+from semcom_exp.config_utils import as_dict, to_plain
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
+from semcom_exp.schema import checked
+from semcom_exp.schema.model import CgeConfig
 from semcom_exp.training import build_trainer, fit_resumable
 
 log = logging.getLogger(__name__)
@@ -56,61 +58,10 @@ FALLBACK_RUN_CFG = {
 }
 
 
-def positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(key, f"expected a positive integer, got {value!r}")
-    return value
-
-
-def _positive_number(key: str, value: Any, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(
-            key, f"expected a {'non-negative' if allow_zero else 'positive'} number, got {value!r}"
-        )
-    return float(value)
-
-
-def snr_range(value: Any, key: str) -> tuple[float, float]:
-    """``[low, high]`` dB with low <= high (a single number means a fixed SNR)."""
-    values = snr_list(value, key)
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] > values[1]:
-        raise ConfigError(key, f"expected [low, high] in dB with low <= high, got {value!r}")
-    return values[0], values[1]
-
-
 def check_model_config(model_cfg: Any, prefix: str = "model") -> dict[str, Any]:
-    """Validate the CGE model/training node (conf/model/cge.yaml); ConfigError names the key."""
-    m = as_dict(model_cfg)
-    if m.get("loss") not in LOSSES:
-        raise ConfigError(f"{prefix}.loss", f"got {m.get('loss')!r}; use one of {LOSSES}")
-    for key in (
-        "width",
-        "depth",
-        "disc_width",
-        "train_steps",
-        "batch_size",
-        "val_every_steps",
-        "val_num_grids",
-    ):
-        positive_int(f"{prefix}.{key}", m.get(key))
-    for key in ("lr", "disc_lr"):
-        _positive_number(f"{prefix}.{key}", m.get(key))
-    _positive_number(f"{prefix}.l1_weight", m.get("l1_weight"), allow_zero=True)
-    betas = m.get("betas")
-    if (
-        not isinstance(betas, list)
-        or len(betas) != 2
-        or not all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
-    ):
-        raise ConfigError(f"{prefix}.betas", f"expected two numbers in [0, 1), got {betas!r}")
-    snr_range(m.get("snr_db_range"), f"{prefix}.snr_db_range")
-    snr_list(m.get("val_snr_db"), f"{prefix}.val_snr_db")
-    if isinstance(m.get("seed"), bool) or not isinstance(m.get("seed"), int):
-        raise ConfigError(f"{prefix}.seed", f"expected an integer, got {m.get('seed')!r}")
-    return m
+    """The CGE model/training node as a plain dict, checked against the schema (CgeConfig);
+    ConfigError names the key under ``prefix``."""
+    return to_plain(checked(CgeConfig, model_cfg, prefix))
 
 
 def channel_key(channel_cfg: Any) -> dict[str, Any]:
@@ -276,9 +227,7 @@ def train_generator(
         start = time.perf_counter()
         torch.manual_seed(seed)  # same initial generator for both losses (a paired comparison)
         model = CgeModel.from_config(m, mask, loss, name=name)
-        stream = ChannelStream(
-            channel, int(m["batch_size"]), snr_range(m["snr_db_range"], ""), seed
-        )
+        stream = ChannelStream(channel, int(m["batch_size"]), snr_range(m["snr_db_range"]), seed)
         val_snrs = snr_list(m["val_snr_db"], f"{prefix}.val_snr_db")
         val = BestGeneratorByValidation(
             validation_set(channel, val_snrs, int(m["val_num_grids"]), seed + VAL_SEED_OFFSET),

@@ -16,13 +16,16 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from semcom_exp.channels import snr_list, validate_channel_config
-from semcom_exp.config_utils import as_list, members, to_plain
+from semcom_exp.channels import validate_channel_config
+from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data.text_corpus import TextCorpus
 from semcom_exp.errors import ConfigError
-from semcom_exp.models.sc_link import CHANNEL_KINDS, CSI_SOURCES, SemanticLink
+from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_transformer import SCTransformer, check_model_config, preflight_encoder
 from semcom_exp.runner import RunContext
+from semcom_exp.schema import checked
+from semcom_exp.schema.experiments import CHANNEL_KINDS, ScLinkConfig
+from semcom_exp.schema.model import CgeConfig
 from semcom_exp.training import build_trainer, fit_resumable
 
 VERSION = "1"
@@ -35,20 +38,7 @@ EVAL_SEED_OFFSET = 3_000_017
 def channel_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """The channel node of every kind in ``sc.channels`` (from ``sc.channel_configs``)."""
     nodes = to_plain(cfg.sc.get("channel_configs")) or {}
-    out = {}
-    for kind in as_list(cfg.sc.channels):
-        if kind not in nodes:
-            raise ConfigError(
-                f"sc.channel_configs.{kind}",
-                f"missing; add `- /channel@sc.channel_configs.{kind}: {kind}` to the experiment's defaults",
-            )
-        node = dict(nodes[kind])
-        if node.get("kind") != kind:
-            raise ConfigError(
-                f"sc.channel_configs.{kind}.kind", f"expected {kind!r}, got {node.get('kind')!r}"
-            )
-        out[kind] = node
-    return out
+    return {kind: dict(nodes[kind]) for kind in as_list(cfg.sc.channels)}
 
 
 def _validate_channel(kind: str, node: dict[str, Any]) -> None:
@@ -60,54 +50,20 @@ def _validate_channel(kind: str, node: dict[str, Any]) -> None:
 
 
 def seeds_of(cfg: DictConfig) -> list[int]:
-    seeds = as_list(cfg.sc.get("seeds")) or [int(cfg.seed)]
-    if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-        raise ConfigError("sc.seeds", f"expected a list of integers or null, got {seeds!r}")
-    return [int(s) for s in seeds]
+    """``sc.seeds``, or the run's seed when null."""
+    return [int(s) for s in as_list(cfg.sc.get("seeds"))] or [int(cfg.seed)]
 
 
 def check_sc_config(cfg: DictConfig) -> None:
-    """Everything `lam_msc/sc` needs, checked before any data, training or cache access."""
-    sc = cfg.sc
-    if cfg.get("data") is None or "corpus" not in cfg.data or "reader" in cfg.data:
-        raise ConfigError(
-            "data.corpus",
-            "the SC link reads a TEXT corpus: keep the experiment's data node (data.corpus="
-            "embedded | a .txt / data set folder | a cached hub id), not an image/audio data group",
-        )
-    channels = members("sc.channels", sc.channels, CHANNEL_KINDS, "channel")
-    csis = members("sc.csi", sc.csi, CSI_SOURCES, "CSI source")
-    if "cge" in csis and "ofdm" not in channels:
-        raise ConfigError(
-            "sc.csi", "csi=cge is only defined on the OFDM grid; add ofdm to sc.channels"
-        )
+    """Everything `lam_msc/sc` needs, checked before any data, training or cache access: the
+    schema's checks (ScLinkConfig, ScModelConfig, CgeConfig), then what needs the channel
+    code (each channel node's grid, profile and pilots) and the encoder's files."""
+    checked(ScLinkConfig, cfg.sc, "sc", root=cfg)
     for kind, node in channel_configs(cfg).items():
         _validate_channel(kind, node)
-    snr_list(to_plain(sc.snr_db), "sc.snr_db")
-    check_model_config(to_plain(cfg.model))
-    pilots = sc.get("flat_pilots")
-    if isinstance(pilots, bool) or not isinstance(pilots, int) or pilots < 0:
-        raise ConfigError("sc.flat_pilots", f"expected a non-negative integer, got {pilots!r}")
-    flat = [c for c in channels if c != "ofdm"]
-    if pilots == 0 and flat and ("ls" in csis or cfg.model.train_csi == "ls"):
-        raise ConfigError(
-            "sc.flat_pilots", f"csi=ls on {flat} needs at least one pilot symbol per block"
-        )
-    thr = sc.get("threshold")
-    if not isinstance(thr, int | float) or isinstance(thr, bool) or not 0 < thr <= 1:
-        raise ConfigError("sc.threshold", f"expected a cosine threshold in (0, 1], got {thr!r}")
-    bps = sc.get("bits_per_symbol")
-    if not isinstance(bps, int | float) or isinstance(bps, bool) or bps <= 0:
-        raise ConfigError("sc.bits_per_symbol", f"expected a positive number, got {bps!r}")
-    seeds_of(cfg)
-    if "cge" in csis:
-        from semcom_exp.stages.cge import check_model_config as check_cge
-
-        if cfg.get("cge") is None:
-            raise ConfigError(
-                "cge", "csi=cge needs the CGE config node; add `- /model@cge: cge` to the defaults"
-            )
-        check_cge(cfg.cge, "cge")
+    check_model_config(cfg.model)
+    if "cge" in as_list(cfg.sc.csi):
+        checked(CgeConfig, cfg.cge, "cge")
     preflight_encoder(cfg.model.get("encoder"))
 
 

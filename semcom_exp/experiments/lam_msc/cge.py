@@ -22,18 +22,14 @@ import time
 import pandas as pd
 from omegaconf import DictConfig
 
-from semcom_exp.channels import snr_list, validate_channel_config
-from semcom_exp.config_utils import members
-from semcom_exp.errors import ConfigError
+from semcom_exp.channels import validate_channel_config
 from semcom_exp.models.cge import CgeEstimator
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.stages.cge import (
     LOSS_OF_ESTIMATOR,
     STAGE,
     VERSION,
-    check_model_config,
     generator_stage_config,
-    positive_int,
     read_training_outputs,
     train_generator,
 )
@@ -47,30 +43,9 @@ EVAL_SEED_OFFSET = 2_000_003
 
 
 def check_cge_config(cfg: DictConfig) -> None:
-    """Everything `lam_msc/cge` needs, checked before any training or cache access."""
+    """What the schema cannot say (it needs the channel code): the grid, profile and pilots
+    fit together. Runs before any training or cache access (after the runner's validation)."""
     validate_channel_config(cfg.channel)
-    if cfg.channel.get("kind") != "ofdm":
-        raise ConfigError(
-            "channel.kind", f"the CGE needs the OFDM channel, got {cfg.channel.kind!r}"
-        )
-    snr_list(cfg.channel.snr_db, "channel.snr_db")
-    check_model_config(cfg.model, "model")
-    from semcom_exp.experiments.lam_msc.cge_eval import ESTIMATOR_NAMES
-
-    members("cge.estimators", cfg.cge.estimators, ESTIMATOR_NAMES, "estimator")
-    for key in ("num_grids", "batch_size", "qam_bits_per_symbol"):
-        positive_int(f"cge.{key}", cfg.cge.get(key))
-    bits = int(cfg.cge.qam_bits_per_symbol)
-    if bits % 2:
-        raise ConfigError(
-            "cge.qam_bits_per_symbol", f"square QAM needs an even number of bits, got {bits}"
-        )
-    for i, item in enumerate(cfg.cge.get("mismatched") or []):
-        if item.get("profile") not in ("flat", "exponential"):
-            raise ConfigError(
-                f"cge.mismatched[{i}].profile",
-                f"got {item.get('profile')!r}; use flat or exponential",
-            )
 
 
 # ------------------------------------------------------------------------------- data

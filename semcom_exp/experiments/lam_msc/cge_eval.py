@@ -32,18 +32,11 @@ from semcom_exp.channels import (
     theory,
 )
 from semcom_exp.channels.estimators import estimator_label, linear_interp_matrix
+from semcom_exp.schema.experiments import CGE_ESTIMATORS
 
 log = logging.getLogger(__name__)
 
-ESTIMATOR_NAMES = (
-    "ls",
-    "lmmse_genie",
-    "lmmse_freq",
-    "lmmse_mismatched",
-    "cgan",
-    "cgan_l1only",
-    "perfect",
-)
+ESTIMATOR_NAMES = CGE_ESTIMATORS  # the schema's list (semcom_exp/schema/experiments.py)
 #: smallest |H_hat| used by zero-forcing (an exact zero would give NaN, i.e. a sure error anyway)
 ZF_FLOOR = 1e-12
 
