@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from omegaconf import OmegaConf
 
 from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.lam_msc import end2end_lkb as E
+from semcom_exp.schema import checked
+from semcom_exp.schema.experiments import End2endLkbConfig
 from semcom_exp.semantics.key_semantics import key_semantics, lm_form, plain_form
 
 
@@ -74,5 +75,5 @@ def test_knowledge_base_prompts_and_plain_outputs(monkeypatch):
 )
 def test_bad_lkb_settings_name_the_key(key: str, node: dict):
     with pytest.raises(ConfigError) as err:
-        E.check_lkb_node(OmegaConf.create({"lkb": node, "lkb_model": {}}))
+        checked(End2endLkbConfig, node, "end2end.lkb")
     assert err.value.key == key

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.data import synthetic_speech as ss
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.librispeech import LibriSpeechDataset, find_root, open_librispeech
 from semcom_exp.errors import ConfigError, DataError
 
@@ -227,11 +228,11 @@ def test_synthetic_is_deterministic_and_cached(tmp_path, monkeypatch):
 
 def test_synthetic_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="data.synthetic.voice"):
-        ss.SyntheticSpeechConfig.from_mapping({"voice": "festival"})
+        config_from_mapping(ss.SyntheticSpeechConfig, {"voice": "festival"}, "data.synthetic")
     with pytest.raises(ConfigError, match="data.synthetic.speakers"):
-        ss.SyntheticSpeechConfig.from_mapping({"speakers": 2})
+        config_from_mapping(ss.SyntheticSpeechConfig, {"speakers": 2}, "data.synthetic")
     with pytest.raises(ConfigError, match="data.synthetic.splits"):
-        ss.SyntheticSpeechConfig.from_mapping({"splits": ["dev clean"]})
+        config_from_mapping(ss.SyntheticSpeechConfig, {"splits": ["dev clean"]}, "data.synthetic")
 
 
 # --------------------------------------------------------------------------------------- CLI

@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_dir
 
 from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.m2gsc import m2gsc_eval
-from semcom_exp.experiments.m2gsc.m2gsc import check_m2gsc_config
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
+from semcom_exp.schema import validate_config
 from semcom_exp.stages.m2gsc_data import Receiver
 
 from .conftest import REPO, read_json, run_cli
@@ -158,12 +158,16 @@ def test_offload_beyond_kmax_fails_before_any_work(tmp_path: Path):
 
 @pytest.mark.parametrize("key", ["offload_steps", "handoff", "seeds", "channel.snr_db"])
 def test_an_empty_grid_axis_is_refused_naming_the_key(key):
-    """null passes the name rules (they skip nulls): the M2GSC check names the key instead of
-    running an empty grid."""
+    """A null sweep axis is refused naming the key, instead of running an empty grid."""
+    from hydra.core.hydra_config import HydraConfig
+
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=quickstart", f"{key}=null"])
+        cfg = compose(
+            "config", overrides=["experiment=quickstart", f"{key}=null"], return_hydra_config=True
+        )
+    HydraConfig.instance().set_config(cfg)
     with pytest.raises(ConfigError, match=f"'{key}'.*at least one value"):
-        check_m2gsc_config(cfg)
+        validate_config(cfg)
 
 
 def test_edge_runs_once_per_k_and_output_is_reused_across_snrs(monkeypatch):

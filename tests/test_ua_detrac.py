@@ -15,6 +15,7 @@ import torch
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.data import synthetic_traffic as st
 from semcom_exp.data.box_text import parse_message
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.ua_detrac import UADetracDataset, find_root, open_ua_detrac
 from semcom_exp.errors import ConfigError, DataError
 from semcom_exp.semantics.layout import VEHICLE_CLASSES, object_mask
@@ -267,11 +268,13 @@ def test_synthetic_is_deterministic(tmp_path):
 
 def test_synthetic_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="data.synthetic.frames"):
-        st.SyntheticTrafficConfig.from_mapping({"frames": 10})
+        config_from_mapping(st.SyntheticTrafficConfig, {"frames": 10}, "data.synthetic")
     with pytest.raises(ConfigError, match="data.synthetic.width"):
-        st.SyntheticTrafficConfig.from_mapping({"width": 4})
+        config_from_mapping(st.SyntheticTrafficConfig, {"width": 4}, "data.synthetic")
     with pytest.raises(ConfigError, match="type_probs"):
-        st.SyntheticTrafficConfig.from_mapping({"type_probs": {"truck": 1.0}})
+        config_from_mapping(
+            st.SyntheticTrafficConfig, {"type_probs": {"truck": 1.0}}, "data.synthetic"
+        )
 
 
 def test_null_root_generates_into_the_cache_once(tmp_path, monkeypatch):

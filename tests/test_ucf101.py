@@ -10,6 +10,7 @@ import pytest
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.data import synthetic_video as sv
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.ucf101 import UCF101Dataset, class_words, find_root, open_ucf101
 from semcom_exp.errors import ConfigError, DataError
 
@@ -200,11 +201,11 @@ def test_synthetic_is_deterministic_and_cached(tmp_path, monkeypatch):
 
 def test_synthetic_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="data.synthetic.classes"):
-        sv.SyntheticVideoConfig.from_mapping({"classes": ["Surfing"]})
+        config_from_mapping(sv.SyntheticVideoConfig, {"classes": ["Surfing"]}, "data.synthetic")
     with pytest.raises(ConfigError, match="data.synthetic.width"):
-        sv.SyntheticVideoConfig.from_mapping({"width": 47})
+        config_from_mapping(sv.SyntheticVideoConfig, {"width": 47}, "data.synthetic")
     with pytest.raises(ConfigError, match="data.synthetic.groups_per_class"):
-        sv.SyntheticVideoConfig.from_mapping({"groups_per_class": 1})
+        config_from_mapping(sv.SyntheticVideoConfig, {"groups_per_class": 1}, "data.synthetic")
 
 
 # --------------------------------------------------------------------------------------- CLI

@@ -10,6 +10,7 @@ import pytest
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.data import synthetic_voc as sv
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.voc2012 import VOC_CLASSES, VOC2012Dataset, find_root, open_voc2012
 from semcom_exp.errors import ConfigError, DataError
 
@@ -200,10 +201,14 @@ def test_synthetic_is_deterministic_and_cached(tmp_path, monkeypatch):
 
 def test_synthetic_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="data.synthetic.images"):
-        sv.SyntheticVOCConfig.from_mapping({"images": 3})
+        config_from_mapping(sv.SyntheticVOCConfig, {"images": 3}, "data.synthetic")
     with pytest.raises(ConfigError, match="data.synthetic.classes"):
-        sv.SyntheticVOCConfig.from_mapping({"classes": ["person", "unicorn"]})
-    assert sv.SyntheticVOCConfig.from_mapping({"classes": ["dog"]}).classes == ("dog",)
+        config_from_mapping(
+            sv.SyntheticVOCConfig, {"classes": ["person", "unicorn"]}, "data.synthetic"
+        )
+    assert config_from_mapping(
+        sv.SyntheticVOCConfig, {"classes": ["dog"]}, "data.synthetic"
+    ).classes == ["dog"]
 
 
 # --------------------------------------------------------------------------------------- CLI

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 ON_ERROR = ("raise", "skip")
 VERIFY = ("none", "header", "full")
 T = TypeVar("T")
-C = TypeVar("C", bound="SyntheticConfig")
 
 
 def plain(value: Any) -> Any:
@@ -169,12 +168,12 @@ def cached_synthetic(
 ) -> Path:
     """The folder of the synthetic set that ``writer`` (a ``synthetic_*`` module: ``VERSION``,
     ``generate(out_dir, config)``) writes for ``config``; generated once per (stage, key,
-    version). The key is ``config.as_dict()`` unless given."""
+    version). The key is the config as a dict unless given."""
 
     def compute(out_dir: Path, work_dir: Path) -> None:
         writer.generate(out_dir, config)
 
-    key = config.as_dict() if key is None else key
+    key = dataclasses.asdict(config) if key is None else key
     return default_cache(cache).get_or_compute(stage, key, writer.VERSION, compute)
 
 
@@ -215,42 +214,19 @@ def finite_float(raw: str, what: str) -> float:
 
 
 def config_from_mapping(cls: type[T], cfg: Mapping[str, Any] | None, key: str) -> T:
-    """Build dataclass ``cls`` from a partial mapping: unknown keys raise ConfigError; ``None``
-    values keep the default; then ``validate(key)`` if the class has it."""
-    cfg = dict(plain(cfg) or {})
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(cfg) - names)
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known keys: {sorted(names)}")
-    out = cls(
-        **{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if v is not None}
-    )
-    validate = getattr(out, "validate", None)
-    if validate is not None:
-        validate(key)
-    return out
+    """Schema dataclass ``cls`` (e.g. a synthetic set's settings) from a partial mapping, every
+    check run (``semcom_exp.schema.checked``): a bad or unknown key is a ConfigError naming it."""
+    from omegaconf import OmegaConf
+
+    from semcom_exp.schema import checked
+
+    return OmegaConf.to_object(checked(cls, cfg, key))  # type: ignore[return-value]
 
 
 def int_at_least(key: str, value: Any, minimum: int) -> None:
     """ConfigError naming ``key`` unless ``value`` is an int >= ``minimum`` (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
-
-
-class SyntheticConfig:
-    """Mixin for a synthetic generator's settings dataclass (``data.synthetic``).
-
-    ``from_mapping`` builds it with ``config_from_mapping`` (the subclass's ``validate(key)``
-    runs); ``as_dict`` is the artifact-cache key.
-    """
-
-    @classmethod
-    def from_mapping(cls: type[C], cfg: Mapping[str, Any] | None, key: str = "data.synthetic") -> C:
-        """Build from a (possibly partial) mapping; unknown or bad keys raise ConfigError."""
-        return config_from_mapping(cls, cfg, key)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
 def resample(x: Any, sr_in: int, sr_out: int) -> Any:

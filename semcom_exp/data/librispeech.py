@@ -15,6 +15,7 @@ the synthetic speech set (``synthetic_speech.py``) in this layout into the artif
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -31,6 +32,7 @@ from semcom_exp.data.common import (
     ReportsSkips,
     cached_synthetic,
     check_choice,
+    config_from_mapping,
     locate_root,
     resample,
     root_or_synthetic,
@@ -318,8 +320,8 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     """
     from semcom_exp.data import synthetic_speech as ss
 
-    cfg = ss.SyntheticSpeechConfig.from_mapping(synth_cfg)
-    key = {**cfg.as_dict(), "resolved_voice": ss.resolve_voice(cfg.voice)}
+    cfg = config_from_mapping(ss.SyntheticSpeechConfig, synth_cfg, "data.synthetic")
+    key = {**dataclasses.asdict(cfg), "resolved_voice": ss.resolve_voice(cfg.voice)}
     return cached_synthetic(cache, "data_librispeech_synthetic", ss, cfg, key)
 
 

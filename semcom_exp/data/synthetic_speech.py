@@ -13,6 +13,7 @@ FLAC), ``<speaker>-<chapter>.trans.txt`` in upper case, and ``SPEAKERS.TXT``, as
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -22,21 +23,20 @@ import shutil
 import subprocess
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semcom_exp.data.common import SyntheticConfig, check_choice, int_at_least, resample
+from semcom_exp.data.common import config_from_mapping, resample
 from semcom_exp.data.layouts import MARKER
 from semcom_exp.errors import ConfigError, DataError
+from semcom_exp.schema.data import SpeechSyntheticConfig as SyntheticSpeechConfig
 
 log = logging.getLogger(__name__)
 
 VERSION = "1"
 TOP = "LibriSpeech"
-VOICES = ("auto", "espeak-ng", "tones")
 ESPEAK_VARIANTS = ("en-us+m3", "en-us+f2", "en-gb+m1", "en-us+f4", "en-gb+f3", "en-us+m7")
 
 # A small grammar: determiner, optional adjective, noun, verb, optional adverb, place.
@@ -59,35 +59,6 @@ _PLACE = (
     "ROAD",
     "HILL",
 )
-
-
-@dataclass(frozen=True)
-class SyntheticSpeechConfig(SyntheticConfig):
-    """Generator settings (``data.synthetic`` of ``data=librispeech``)."""
-
-    splits: tuple[str, ...] = ("dev-clean",)
-    num_speakers: int = 3  # per split (speakers differ between splits, as in LibriSpeech)
-    chapters_per_speaker: int = 1
-    utterances_per_chapter: int = 4
-    voice: str = "auto"  # auto (espeak-ng when installed, else tones) | espeak-ng | tones
-    sample_rate: int = 16000
-    seed: int = 0
-
-    def validate(self, key: str = "data.synthetic") -> None:
-        int_at_least(f"{key}.num_speakers", self.num_speakers, 1)
-        int_at_least(f"{key}.chapters_per_speaker", self.chapters_per_speaker, 1)
-        int_at_least(f"{key}.utterances_per_chapter", self.utterances_per_chapter, 1)
-        int_at_least(f"{key}.sample_rate", self.sample_rate, 8000)
-        int_at_least(f"{key}.seed", self.seed, 0)
-        if not self.splits or any(
-            not isinstance(s, str) or not re.fullmatch(r"[\w.-]+", s) for s in self.splits
-        ):
-            raise ConfigError(
-                f"{key}.splits", f"expected folder names like dev-clean, got {list(self.splits)!r}"
-            )
-        if len(set(self.splits)) != len(self.splits):
-            raise ConfigError(f"{key}.splits", f"names repeat: {list(self.splits)!r}")
-        check_choice(f"{key}.voice", self.voice, VOICES)
 
 
 @functools.lru_cache(maxsize=1)
@@ -194,7 +165,7 @@ def generate(
     import soundfile as sf
 
     if not isinstance(cfg, SyntheticSpeechConfig):
-        cfg = SyntheticSpeechConfig.from_mapping(cfg)
+        cfg = config_from_mapping(SyntheticSpeechConfig, cfg, "data.synthetic")
     source = resolve_voice(cfg.voice)
     use_espeak = source.startswith("espeak-ng")
     top = Path(out_dir) / TOP
@@ -253,7 +224,7 @@ def generate(
         "audio_source_detail": source
         if use_espeak
         else "tones: one harmonic tone per word (NOT speech; espeak-ng was not used)",
-        "config": cfg.as_dict(),
+        "config": dataclasses.asdict(cfg),
     }
     (top / MARKER).write_text(json.dumps(marker, indent=2))
     log.info(

@@ -22,69 +22,23 @@ import logging
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from semcom_exp.data.common import SyntheticConfig, int_at_least
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema.data import VEHICLE_TYPES
+from semcom_exp.schema.data import TrafficSyntheticConfig as SyntheticTrafficConfig
 
 log = logging.getLogger(__name__)
 
 VERSION = "1"
 IMAGE_DIR = "Insight-MVT_Annotation_Train"
 XML_DIR = "DETRAC-Train-Annotations-XML"
-VEHICLE_TYPES = ("car", "bus", "van", "others")
-
-
-@dataclass(frozen=True)
-class SyntheticTrafficConfig(SyntheticConfig):
-    """Generator settings (``data.synthetic`` in the config)."""
-
-    num_scenarios: int = 3
-    frames_per_scenario: int = 224  # ANNOTATED frames per scenario (empty frames come on top)
-    width: int = 192
-    height: int = 108
-    seed: int = 0
-    sim_steps_per_frame: int = 5  # simulation steps between two written frames
-    warmup_steps: int = 80  # steps before the first frame, so the road starts populated
-    spawn_rate: float = 0.035  # chance per lane and step that a vehicle enters
-    speed: float = 0.012  # base speed, in road lengths per step at the bottom of the frame
-    type_probs: dict[str, float] = field(
-        default_factory=lambda: {"car": 0.6, "van": 0.15, "bus": 0.1, "others": 0.15}
-    )
-    noise_std: float = 2.0  # per-pixel sensor noise, 0..255 scale
-    brightness_jitter: float = 0.01  # global illumination drift (innovation of an AR(1))
-    jpeg_quality: int = 95
-
-    def validate(self, key: str = "data.synthetic") -> None:
-        int_at_least(f"{key}.num_scenarios", self.num_scenarios, 1)
-        int_at_least(f"{key}.frames_per_scenario", self.frames_per_scenario, 1)
-        int_at_least(f"{key}.width", self.width, 16)
-        int_at_least(f"{key}.height", self.height, 16)
-        int_at_least(f"{key}.sim_steps_per_frame", self.sim_steps_per_frame, 1)
-        int_at_least(f"{key}.warmup_steps", self.warmup_steps, 0)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"{key}.seed", f"expected a non-negative integer, got {self.seed!r}")
-        if not 0 < self.spawn_rate <= 1:
-            raise ConfigError(
-                f"{key}.spawn_rate", f"expected 0 < spawn_rate <= 1, got {self.spawn_rate!r}"
-            )
-        if not 0 < self.speed < 0.5:
-            raise ConfigError(f"{key}.speed", f"expected 0 < speed < 0.5, got {self.speed!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"{key}.jpeg_quality", f"expected 1..100, got {self.jpeg_quality!r}")
-        bad = sorted(set(self.type_probs) - set(VEHICLE_TYPES))
-        if bad or not self.type_probs or any(p < 0 for p in self.type_probs.values()):
-            raise ConfigError(
-                f"{key}.type_probs",
-                f"expected non-negative weights for types among {VEHICLE_TYPES}, got {dict(self.type_probs)!r}",
-            )
-        if sum(self.type_probs.values()) <= 0:
-            raise ConfigError(f"{key}.type_probs", "the weights sum to zero")
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,7 +537,7 @@ def generate(
 ) -> dict[str, dict[str, int]]:
     """Write ``cfg.num_scenarios`` sequences in the UA-DETRAC layout under ``out_dir``."""
     if not isinstance(cfg, SyntheticTrafficConfig):
-        cfg = SyntheticTrafficConfig.from_mapping(cfg)
+        cfg = config_from_mapping(SyntheticTrafficConfig, cfg, "data.synthetic")
     out_dir = Path(out_dir)
     return {
         sequence_name(k): _write_sequence(out_dir, sequence_name(k), k, cfg)

@@ -16,59 +16,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from semcom_exp.data.common import SyntheticConfig, int_at_least
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.layouts import LISTS_DIR, VIDEO_DIR
-from semcom_exp.errors import ConfigError
+from semcom_exp.schema.data import VideoSyntheticConfig as SyntheticVideoConfig
 
 log = logging.getLogger(__name__)
 
 VERSION = "1"
-MOTIONS = ("Basketball", "Biking", "HulaHoop", "JumpingJack", "Rowing")
 NUM_SPLITS = 3
-
-
-@dataclass(frozen=True)
-class SyntheticVideoConfig(SyntheticConfig):
-    """Generator settings (``data.synthetic`` of ``data=ucf101``)."""
-
-    classes: tuple[str, ...] = ("Basketball", "Biking", "JumpingJack")
-    groups_per_class: int = 3
-    clips_per_group: int = 2
-    num_frames: int = 16
-    width: int = 80
-    height: int = 60
-    fps: int = 25
-    bit_rate: int = 400_000
-    noise_std: float = 3.0
-    seed: int = 0
-
-    def validate(self, key: str = "data.synthetic") -> None:
-        bad = [c for c in self.classes if c not in MOTIONS]
-        if bad or not self.classes or len(set(self.classes)) != len(self.classes):
-            raise ConfigError(
-                f"{key}.classes",
-                f"expected distinct names from {list(MOTIONS)}, got {list(self.classes)!r}",
-            )
-        int_at_least(f"{key}.groups_per_class", self.groups_per_class, 2)
-        int_at_least(f"{key}.clips_per_group", self.clips_per_group, 1)
-        int_at_least(f"{key}.num_frames", self.num_frames, 2)
-        int_at_least(f"{key}.width", self.width, 32)
-        int_at_least(f"{key}.height", self.height, 32)
-        int_at_least(f"{key}.fps", self.fps, 1)
-        int_at_least(f"{key}.bit_rate", self.bit_rate, 10_000)
-        int_at_least(f"{key}.seed", self.seed, 0)
-        if self.width % 2 or self.height % 2:
-            raise ConfigError(
-                f"{key}.width",
-                f"width and height must be even (yuv420p), got {self.width}x{self.height}",
-            )
 
 
 def video_name(cls: str, group: int, clip: int) -> str:
@@ -178,7 +139,7 @@ def generate(
 ) -> Path:
     """Write the synthetic set under ``out_dir`` (``UCF-101/`` and ``ucfTrainTestlist/``); return ``out_dir``."""
     if not isinstance(cfg, SyntheticVideoConfig):
-        cfg = SyntheticVideoConfig.from_mapping(cfg)
+        cfg = config_from_mapping(SyntheticVideoConfig, cfg, "data.synthetic")
     out = Path(out_dir)
     lists = out / LISTS_DIR
     lists.mkdir(parents=True, exist_ok=True)

@@ -14,16 +14,15 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from semcom_exp.data.common import SyntheticConfig, int_at_least
+from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.layouts import VOC_CLASSES
-from semcom_exp.errors import ConfigError
+from semcom_exp.schema.data import VocSyntheticConfig as SyntheticVOCConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,40 +57,6 @@ CLASS_STYLE: dict[str, tuple[str, float, tuple[int, int, int]]] = {
     "tvmonitor":   ("box",     1.3, (20, 20, 40)),
 }
 # fmt: on
-
-
-@dataclass(frozen=True)
-class SyntheticVOCConfig(SyntheticConfig):
-    """Generator settings (``data.synthetic`` of ``data=voc2012``)."""
-
-    num_images: int = 40
-    width: int = 128
-    height: int = 96
-    max_objects: int = 3
-    classes: tuple[str, ...] = VOC_CLASSES  # drawn uniformly
-    val_fraction: float = 0.5
-    noise_std: float = 4.0  # pixel noise, 0..255 scale
-    jpeg_quality: int = 90
-    seed: int = 0
-
-    def validate(self, key: str = "data.synthetic") -> None:
-        int_at_least(f"{key}.num_images", self.num_images, 2)
-        int_at_least(f"{key}.width", self.width, 32)
-        int_at_least(f"{key}.height", self.height, 32)
-        int_at_least(f"{key}.max_objects", self.max_objects, 1)
-        int_at_least(f"{key}.seed", self.seed, 0)
-        bad = [c for c in self.classes if c not in CLASS_STYLE]
-        if bad or not self.classes:
-            raise ConfigError(
-                f"{key}.classes",
-                f"expected VOC class names from {list(VOC_CLASSES)}, got {list(self.classes)!r}",
-            )
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(
-                f"{key}.val_fraction", f"expected 0 < val_fraction < 1, got {self.val_fraction!r}"
-            )
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"{key}.jpeg_quality", f"expected 1..100, got {self.jpeg_quality!r}")
 
 
 def image_id(k: int) -> str:
@@ -179,7 +144,8 @@ def _scene(
     W, H = cfg.width, cfg.height
     objects = []
     for _ in range(int(rng.integers(1, cfg.max_objects + 1))):
-        name = cfg.classes[int(rng.integers(len(cfg.classes)))]
+        classes = cfg.classes or VOC_CLASSES  # null: all 20
+        name = classes[int(rng.integers(len(classes)))]
         shape, aspect, colour = CLASS_STYLE[name]
         colour = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in colour)
         scale = rng.uniform(0.12, 0.55) * min(W, H)  # geometric mean of the box sides
@@ -214,7 +180,7 @@ def generate(
 ) -> Path:
     """Write the synthetic set under ``out_dir/VOCdevkit/VOC2012``; return that folder."""
     if not isinstance(cfg, SyntheticVOCConfig):
-        cfg = SyntheticVOCConfig.from_mapping(cfg)
+        cfg = config_from_mapping(SyntheticVOCConfig, cfg, "data.synthetic")
     top = Path(out_dir) / SUBDIR
     (top / "JPEGImages").mkdir(parents=True, exist_ok=True)
     (top / "Annotations").mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from semcom_exp.data.common import (
     ReportsSkips,
     cached_synthetic,
     check_choice,
+    config_from_mapping,
     finite_float,
     int_at_least,
     locate_root,
@@ -635,7 +636,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     """Generate (once, cached) the synthetic set for ``data.synthetic`` and return its root."""
     from semcom_exp.data import synthetic_traffic as st
 
-    cfg = st.SyntheticTrafficConfig.from_mapping(synth_cfg)
+    cfg = config_from_mapping(st.SyntheticTrafficConfig, synth_cfg, "data.synthetic")
     return cached_synthetic(cache, "data_ua_detrac_synthetic", st, cfg)
 
 

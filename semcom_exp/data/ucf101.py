@@ -33,6 +33,7 @@ from semcom_exp.data.common import (
     ReportsSkips,
     cached_synthetic,
     check_choice,
+    config_from_mapping,
     locate_root,
     root_or_synthetic,
 )
@@ -349,7 +350,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     """Generate (once, cached) the synthetic video set for ``data.synthetic``; return its folder."""
     from semcom_exp.data import synthetic_video as sv
 
-    cfg = sv.SyntheticVideoConfig.from_mapping(synth_cfg)
+    cfg = config_from_mapping(sv.SyntheticVideoConfig, synth_cfg, "data.synthetic")
     return cached_synthetic(cache, "data_ucf101_synthetic", sv, cfg)
 
 

@@ -35,6 +35,7 @@ from semcom_exp.data.common import (
     ReportsSkips,
     cached_synthetic,
     check_choice,
+    config_from_mapping,
     finite_float,
     locate_root,
     root_or_synthetic,
@@ -340,7 +341,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
     """Generate (once, cached) the synthetic VOC set for ``data.synthetic``; return its folder."""
     from semcom_exp.data import synthetic_voc as sv
 
-    cfg = sv.SyntheticVOCConfig.from_mapping(synth_cfg)
+    cfg = config_from_mapping(sv.SyntheticVOCConfig, synth_cfg, "data.synthetic")
     return cached_synthetic(cache, "data_voc2012_synthetic", sv, cfg)
 
 

@@ -34,15 +34,10 @@ import torch
 
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.sc_link import SemanticLink
+from semcom_exp.schema import checked
+from semcom_exp.schema.experiments import ConventionalConfig
 
-SOURCES = ("utf8", "huffman")
-DEFAULTS: dict[str, Any] = {
-    "source": "utf8",
-    "bits_per_symbol": 4,
-    "code_rate": 0.5,
-    "num_iter": 20,
-}
-MAX_BITS_PER_SYMBOL = 12  # 4096-QAM; far beyond any SNR in the experiments
+DEFAULTS = ConventionalConfig()  # the schema's (conf: end2end.conventional)
 MIN_RATE, MAX_RATE = 1 / 5, 948 / 1024  # 38.212 5.4.2.1 (below 1/5 Sionna has no repetition)
 MIN_K, MAX_K, MAX_N = 12, 8448, 316 * 384  # Sionna LDPC5GEncoder limits
 
@@ -51,38 +46,12 @@ MIN_K, MAX_K, MAX_N = 12, 8448, 316 * 384  # Sionna LDPC5GEncoder limits
 def check_conventional_config(
     node: Mapping[str, Any], key: str = "end2end.conventional", num_symbols: int | None = None
 ) -> None:
-    """ConfigError naming ``key.<field>`` for an invalid conventional-baseline config node.
-
-    With ``num_symbols`` (N) it also checks that the 5G LDPC code (k, n) exists for it.
-    """
-    if not isinstance(node, Mapping):
-        raise ConfigError(key, f"expected a mapping like {DEFAULTS}, got {node!r}")
-    unknown = sorted(set(node) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; allowed: {sorted(DEFAULTS)}")
-    cfg = {**DEFAULTS, **node}
-    if cfg["source"] not in SOURCES:
-        raise ConfigError(
-            f"{key}.source", f"unknown source code {cfg['source']!r}; use one of {list(SOURCES)}"
-        )
-    m = cfg["bits_per_symbol"]
-    if isinstance(m, bool) or not isinstance(m, int) or m < 2 or m % 2 or m > MAX_BITS_PER_SYMBOL:
-        raise ConfigError(
-            f"{key}.bits_per_symbol",
-            f"square QAM needs an even integer in [2, {MAX_BITS_PER_SYMBOL}] "
-            f"(2 = QPSK, 4 = 16-QAM, 6 = 64-QAM), got {m!r}",
-        )
-    r = cfg["code_rate"]
-    if isinstance(r, bool) or not isinstance(r, int | float) or not MIN_RATE <= r <= MAX_RATE:
-        raise ConfigError(
-            f"{key}.code_rate",
-            f"the 5G LDPC code supports rates in [1/5, 948/1024 = {MAX_RATE:.4f}], got {r!r}",
-        )
-    it = cfg["num_iter"]
-    if isinstance(it, bool) or not isinstance(it, int) or it < 1:
-        raise ConfigError(f"{key}.num_iter", f"expected a positive integer, got {it!r}")
+    """ConfigError naming ``key.<field>`` for an invalid conventional-baseline node (the
+    schema's ConventionalConfig); with ``num_symbols`` (N), also that the 5G LDPC code (k, n)
+    exists for it."""
+    cfg = checked(ConventionalConfig, node, key)
     if num_symbols is not None:
-        code_size(int(num_symbols), m, float(r), key)
+        code_size(int(num_symbols), int(cfg.bits_per_symbol), float(cfg.code_rate), key)
 
 
 def code_size(
@@ -278,11 +247,11 @@ class ConventionalLink:
     def __init__(
         self,
         link: SemanticLink,
-        bits_per_symbol: int = DEFAULTS["bits_per_symbol"],
-        code_rate: float = DEFAULTS["code_rate"],
-        source: str = DEFAULTS["source"],
+        bits_per_symbol: int = DEFAULTS.bits_per_symbol,
+        code_rate: float = DEFAULTS.code_rate,
+        source: str = DEFAULTS.source,
         train_texts: Sequence[str] = (),
-        num_iter: int = DEFAULTS["num_iter"],
+        num_iter: int = DEFAULTS.num_iter,
         key: str = "end2end.conventional",
     ) -> None:
         from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
@@ -334,15 +303,14 @@ class ConventionalLink:
         key: str = "end2end.conventional",
     ) -> ConventionalLink:
         """Build from a config node ``{source, bits_per_symbol, code_rate, num_iter}``."""
-        check_conventional_config(node, key, num_symbols=link.num_symbols)
-        cfg = {**DEFAULTS, **node}
+        cfg = checked(ConventionalConfig, node, key)
         return cls(
             link,
-            int(cfg["bits_per_symbol"]),
-            float(cfg["code_rate"]),
-            str(cfg["source"]),
+            int(cfg.bits_per_symbol),
+            float(cfg.code_rate),
+            str(cfg.source),
             train_texts,
-            int(cfg["num_iter"]),
+            int(cfg.num_iter),
             key,
         )
 

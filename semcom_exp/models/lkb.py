@@ -31,11 +31,12 @@ import torch
 
 from semcom_exp.errors import ConfigError, SemcomError, TrainingDivergedError
 from semcom_exp.hub import looks_like_path
+from semcom_exp.schema.experiments import LKB_ADAPTERS
+from semcom_exp.schema.experiments import TRAINED_ADAPTERS as TRAINED
 
 log = logging.getLogger(__name__)
 
-ADAPTERS = ("none", "in_context", "prompt_tuning", "prefix_tuning", "lora")
-TRAINED_ADAPTERS = ("prompt_tuning", "prefix_tuning", "lora")
+ADAPTERS, TRAINED_ADAPTERS = LKB_ADAPTERS, TRAINED  # the schema's names
 TINY = "tiny-gpt2"
 SPECIAL_TOKENS = {
     "pad_token": "<pad>",

@@ -6,21 +6,59 @@ artifact cache, from ``synthetic``) or ``root: PATH`` (read a real copy).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from semcom_exp.errors import ConfigError
 from semcom_exp.schema.fields import (
     int_at_least,
+    list_of,
     node,
     non_negative_int,
+    number_in,
     one_of,
     optional,
     positive_int,
     setting,
 )
 
+#: what the synthetic writers can draw (each has its own shape / motion / voice code)
+VEHICLE_TYPES = ("car", "bus", "van", "others")  # UA-DETRAC's vehicle types
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)  # fmt: skip  (the 20 VOC2012 object classes, in the data set's order)
+MOTIONS = ("Basketball", "Biking", "HulaHoop", "JumpingJack", "Rowing")  # UCF101 class names
+VOICES = ("auto", "espeak-ng", "tones")  # auto: espeak-ng when installed, else tones
+
+SEED = non_negative_int  # a data set's own seed, independent of the run's seed
+JPEG_QUALITY = number_in(1, 100)
 ON_ERROR = one_of("raise", "skip")  # raise | skip (skips are counted and logged)
 VERIFY = one_of("header", "full", "none")  # how much of each file is read at load time
+
+
+def _split_name(key: str, v: Any) -> None:
+    if not isinstance(v, str) or not re.fullmatch(r"[\w.-]+", v):
+        raise ConfigError(key, f"expected folder names like dev-clean, got {v!r}")
 
 
 # --------------------------------------------------------------------------- UA-DETRAC
@@ -28,21 +66,32 @@ VERIFY = one_of("header", "full", "none")  # how much of each file is read at lo
 class TrafficSyntheticConfig:
     """Synthetic road-traffic scenes in the UA-DETRAC layout (semcom_exp.data.synthetic_traffic)."""
 
-    num_scenarios: int = 3
-    frames_per_scenario: int = (
-        224  # annotated frames per scenario (e.g. local 160 + shared 48 + eval 16)
-    )
-    width: int = 192
-    height: int = 108
-    seed: int = 0  # the data's own seed, independent of the run's seed
-    sim_steps_per_frame: int = 5
-    warmup_steps: int = 80
-    spawn_rate: float = 0.035
-    speed: float = 0.012
-    noise_std: float = 2.0
-    brightness_jitter: float = 0.01
+    num_scenarios: int = setting(3, positive_int)
+    # annotated frames per scenario (e.g. local 160 + shared 48 + eval 16); empty ones on top
+    frames_per_scenario: int = setting(224, positive_int)
+    width: int = setting(192, int_at_least(16))
+    height: int = setting(108, int_at_least(16))
+    seed: int = setting(0, SEED)
+    sim_steps_per_frame: int = setting(5, positive_int)  # simulation steps between two frames
+    warmup_steps: int = setting(80, non_negative_int)  # before the first frame (a populated road)
+    spawn_rate: float = setting(0.035, number_in(0, 1, open_low=True))  # per lane and step
+    # base speed, in road lengths per step at the bottom of the frame
+    speed: float = setting(0.012, number_in(0, 0.5, open_low=True, open_high=True))
+    noise_std: float = setting(2.0, number_in(0))  # per-pixel sensor noise, 0..255 scale
+    brightness_jitter: float = setting(0.01, number_in(0))  # illumination drift (AR(1) innovation)
     type_probs: dict[str, float] = setting({"car": 0.6, "van": 0.15, "bus": 0.1, "others": 0.15})
-    jpeg_quality: int = 95
+    jpeg_quality: int = setting(95, JPEG_QUALITY)
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        probs = dict(node.type_probs)
+        bad = sorted(set(probs) - set(VEHICLE_TYPES))
+        if bad or not probs or any(p < 0 for p in probs.values()) or sum(probs.values()) <= 0:
+            raise ConfigError(
+                f"{key}.type_probs",
+                f"expected non-negative weights (not all zero) for types among {VEHICLE_TYPES}, "
+                f"got {probs!r}",
+            )
 
 
 @dataclass
@@ -72,15 +121,16 @@ class UaDetracConfig:
 class VocSyntheticConfig:
     """Synthetic scenes in the VOC layout (semcom_exp.data.synthetic_voc)."""
 
-    num_images: int = 40
-    width: int = 128
-    height: int = 96
-    max_objects: int = 3
-    classes: list[str] | None = None  # null: all 20 VOC classes; or e.g. [person, dog, car]
-    val_fraction: float = 0.5
-    noise_std: float = 4.0
-    jpeg_quality: int = 90
-    seed: int = 0  # the data's own seed, independent of the run's seed
+    num_images: int = setting(40, int_at_least(2))
+    width: int = setting(128, int_at_least(32))
+    height: int = setting(96, int_at_least(32))
+    max_objects: int = setting(3, positive_int)
+    # drawn uniformly; null: all 20 VOC classes; or e.g. [person, dog, car]
+    classes: list[str] | None = setting(None, optional(list_of(one_of(*VOC_CLASSES))))
+    val_fraction: float = setting(0.5, number_in(0, 1, open_low=True, open_high=True))
+    noise_std: float = setting(4.0, number_in(0))  # pixel noise, 0..255 scale
+    jpeg_quality: int = setting(90, JPEG_QUALITY)
+    seed: int = setting(0, SEED)
 
 
 @dataclass
@@ -105,13 +155,18 @@ class Voc2012Config:
 class SpeechSyntheticConfig:
     """Synthetic utterances in the LibriSpeech layout (semcom_exp.data.synthetic_speech)."""
 
-    splits: list[str] = setting(["dev-clean"])
-    num_speakers: int = 3  # per split
-    chapters_per_speaker: int = 1
-    utterances_per_chapter: int = 4
-    voice: str = "auto"  # auto (espeak-ng if installed, else tones) | espeak-ng | tones
-    sample_rate: int = 16000
-    seed: int = 0
+    splits: list[str] = setting(["dev-clean"], list_of(_split_name))
+    num_speakers: int = setting(3, positive_int)  # per split (they differ between splits)
+    chapters_per_speaker: int = setting(1, positive_int)
+    utterances_per_chapter: int = setting(4, positive_int)
+    voice: str = setting("auto", one_of(*VOICES))
+    sample_rate: int = setting(16000, int_at_least(8000))
+    seed: int = setting(0, SEED)
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        if len(set(node.splits)) != len(node.splits):
+            raise ConfigError(f"{key}.splits", f"names repeat: {list(node.splits)!r}")
 
 
 @dataclass
@@ -137,16 +192,27 @@ class VideoSyntheticConfig:
     """Synthetic clips in the UCF101 layout (semcom_exp.data.synthetic_video)."""
 
     # from Basketball, Biking, HulaHoop, JumpingJack, Rowing
-    classes: list[str] = setting(["Basketball", "Biking", "JumpingJack"])
-    groups_per_class: int = 3  # split N tests on group N (as UCF101's splits hold out groups)
-    clips_per_group: int = 2
-    num_frames: int = 16
-    width: int = 80
-    height: int = 60
-    fps: int = 25
-    bit_rate: int = 400000
-    noise_std: float = 3.0
-    seed: int = 0
+    classes: list[str] = setting(["Basketball", "Biking", "JumpingJack"], list_of(one_of(*MOTIONS)))
+    # split N tests on group N (as UCF101's splits hold out groups)
+    groups_per_class: int = setting(3, int_at_least(2))
+    clips_per_group: int = setting(2, positive_int)
+    num_frames: int = setting(16, int_at_least(2))
+    width: int = setting(80, int_at_least(32))  # even (yuv420p)
+    height: int = setting(60, int_at_least(32))  # even (yuv420p)
+    fps: int = setting(25, positive_int)
+    bit_rate: int = setting(400000, int_at_least(10_000))
+    noise_std: float = setting(3.0, number_in(0))
+    seed: int = setting(0, SEED)
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        if len(set(node.classes)) != len(node.classes):
+            raise ConfigError(f"{key}.classes", f"names repeat: {list(node.classes)!r}")
+        if node.width % 2 or node.height % 2:
+            raise ConfigError(
+                f"{key}.width",
+                f"width and height must be even (yuv420p), got {node.width}x{node.height}",
+            )
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Each experiment's own settings node (``m2gsc:``, ``sc:``, ...) and the root config.
 
-An experiment file (conf/experiment/) chooses group options and overrides these defaults; a
-section it does not use stays null.
+An experiment file (conf/experiment/) places its node (``/schema/experiment@NODE: NAME`` in its
+defaults list) and overrides these defaults; a node it does not use is absent.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from semcom_exp.config_utils import as_list
 from semcom_exp.errors import ConfigError
 from semcom_exp.schema.fields import (
     int_at_least,
@@ -28,8 +29,24 @@ from semcom_exp.schema.fields import (
 )
 from semcom_exp.schema.model import LkbModelConfig
 
+MODALITIES = ("image", "audio", "video")
 THRESHOLD = number_in(0, 1, open_low=True)  # a cosine threshold (the paper's 0.6)
 TEXT_MODEL = "all-MiniLM-L6-v2"  # sentence embedder, packaged offline (or a local folder)
+
+
+def _data_nodes(node: Any, key: str) -> None:
+    """A data node for every modality listed (placed by the experiment's defaults)."""
+    for m in node.modalities:
+        if (node.data or {}).get(m) is None:
+            raise ConfigError(
+                f"{key}.data.{m}",
+                f"missing; add `- /data@{key}.data.{m}: NAME` to the experiment's defaults",
+            )
+
+
+def _name(key: str, v: Any) -> None:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(key, f"expected a name, got {v!r}")
 
 
 # ------------------------------------------------------------------------------ M2GSC
@@ -59,7 +76,38 @@ class M2gscConfig:
     local_init: str = setting("pooled", one_of("scratch", "shared", "pooled"))
     # per receiver: training (scratch) or fine-tuning steps; 0 = pooled as is
     local_steps: int = setting(0, non_negative_int)
-    local_lr: float | None = setting(None, optional(number_in(0)))  # null = model.lr
+    local_lr: float | None = setting(None, optional(number_in(0, open_low=True)))  # null = model.lr
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        if root is None:
+            return
+        for name in ("offload_steps", "handoff", "seeds"):
+            if root.get(name) is None or OmegaConf.select(root, name) == []:
+                raise ConfigError(name, "give at least one value (a list of them for a sweep)")
+        model = root.model
+        k_max, T = int(model.max_offload_steps), int(model.num_train_timesteps)
+        if not 0 < k_max < T:
+            raise ConfigError("model.max_offload_steps", f"got {k_max}; must be in 1..{T - 1}")
+        for k in as_list(root.offload_steps):
+            if k > k_max:
+                raise ConfigError(
+                    "offload_steps",
+                    f"k={k} exceeds model.max_offload_steps={k_max}: the shared model is trained "
+                    f"only on t >= {T - k_max}; use k <= {k_max} or retrain with a larger "
+                    "model.max_offload_steps",
+                )
+        if node.local_init == "scratch" and node.local_steps == 0:
+            raise ConfigError(
+                f"{key}.local_steps",
+                "local_init=scratch trains each local model for local_steps: give > 0",
+            )
+        for name, steps in (
+            ("model.train_steps", model.train_steps),
+            (f"{key}.shared_steps", node.shared_steps),
+        ):
+            if steps == 0:
+                raise ConfigError(name, "a decoder trained from random weights needs > 0 steps")
 
 
 # --------------------------------------------------------------------- channels_sanity
@@ -186,13 +234,17 @@ class ScLinkConfig:
 
 
 # ------------------------------------------------------------------------- lam_msc/lkb
+TRAINED_ADAPTERS = ("prompt_tuning", "prefix_tuning", "lora")  # peft adapters
+LKB_ADAPTERS = ("none", "in_context", *TRAINED_ADAPTERS)  # none: the global LM alone
+
+
 @dataclass
 class LkbEvalConfig:
     """The personalised LKB's evaluation (semcom_exp.experiments.lam_msc.lkb, docs/lkb.md)."""
 
     # null = every user: the built-in alice, bob, carol, dave, or every folder of personas_root
-    users: list[str] | None = None
-    adapters: list[str] = setting(["none", "in_context", "prompt_tuning", "prefix_tuning", "lora"])
+    users: list[str] | None = setting(None, optional(list_of(_name)))
+    adapters: list[str] = setting(list(LKB_ADAPTERS), list_of(one_of(*LKB_ADAPTERS)))
     # null = the synthetic persona set; else a folder <user>/prompt_base.txt + eval.jsonl
     personas_root: str | None = None
     num_eval_predicates: int = setting(4, positive_int)  # held-out predicates (never in a prompt)
@@ -207,11 +259,20 @@ class End2endLkbConfig:
     """The full / sender_lkb variants (semcom_exp.experiments.lam_msc.end2end_lkb)."""
 
     # each modality's user adapter: none (global LM alone) | prompt_tuning | prefix_tuning | lora
-    adapter: str = setting("lora", one_of("none", "prompt_tuning", "prefix_tuning", "lora"))
+    adapter: str = setting("lora", one_of("none", *TRAINED_ADAPTERS))
     random_sequences: int = setting(
         6000, non_negative_int
     )  # random word sequences in the LM's documents
     replay: int = setting(4, non_negative_int)  # general lines per personal line in a prompt base
+
+
+def _square_qam(key: str, v: Any) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 2 or v % 2 or v > 12:
+        raise ConfigError(
+            key,
+            f"square QAM needs an even integer in [2, 12] (2 = QPSK, 4 = 16-QAM, 6 = 64-QAM), "
+            f"got {v!r}",
+        )
 
 
 @dataclass
@@ -220,19 +281,24 @@ class ConventionalConfig:
     symbols: 16-QAM r=1/2 -> 128 info bits per text on 64 symbols."""
 
     source: str = setting("huffman", one_of("utf8", "huffman"))  # huffman: from the SC texts
-    bits_per_symbol: int = setting(4, one_of(2, 4, 6))  # QPSK | 16-QAM | 64-QAM
-    code_rate: float = setting(0.5, number_in(0.2, 948 / 1024))  # 5G LDPC
+    bits_per_symbol: int = setting(4, _square_qam)  # 2 QPSK | 4 16-QAM | 6 64-QAM | ...
+    code_rate: float = setting(0.5, number_in(1 / 5, 948 / 1024))  # the 5G LDPC code's rates
     num_iter: int = setting(20, positive_int)  # belief-propagation iterations
+
+
+#: the end-to-end variants; full and sender_lkb use the LKB
+E2E_VARIANTS = (
+    "full", "sender_lkb", "keywords", "no_lkb", "ls", "perfect", "unimodal", "conventional"
+)  # fmt: skip
+LKB_VARIANTS = ("full", "sender_lkb")
 
 
 @dataclass
 class End2endConfig:
     """LAM-MSC end to end (semcom_exp.experiments.lam_msc.end2end, docs/end2end.md)."""
 
-    modalities: list[str] = setting(["image", "audio", "video"])
-    variants: list[str] = setting(
-        ["full", "sender_lkb", "keywords", "no_lkb", "ls", "perfect", "unimodal", "conventional"]
-    )
+    modalities: list[str] = setting(list(MODALITIES), list_of(one_of(*MODALITIES)))
+    variants: list[str] = setting(list(E2E_VARIANTS), list_of(one_of(*E2E_VARIANTS)))
     # awgn | rayleigh | ofdm (CGE rows need ofdm; elsewhere cge -> perfect)
     channel: str = setting("ofdm", one_of("awgn", "rayleigh", "ofdm"))
     snr_db: Any = setting([-5, 5, 15], snr_db)
@@ -251,6 +317,21 @@ class End2endConfig:
     conventional: ConventionalConfig = node(ConventionalConfig)
     lkb_model: LkbModelConfig | None = None  # the LKB model node, placed by the experiment
 
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        _data_nodes(node, key)
+        if "unimodal" in node.variants and node.unimodal_modality not in node.modalities:
+            raise ConfigError(
+                f"{key}.unimodal_modality",
+                f"expected one of {key}.modalities {list(node.modalities)}, "
+                f"got {node.unimodal_modality!r}",
+            )
+        if any(v in LKB_VARIANTS for v in node.variants) and node.lkb_model is None:
+            raise ConfigError(
+                f"{key}.lkb_model",
+                f"missing; the LKB variants need it (`- /model@{key}.lkb_model: lkb`)",
+            )
+
 
 # ------------------------------------------------------------------------ lam_msc/bits
 @dataclass
@@ -259,24 +340,27 @@ class LinkBudgetConfig:
 
     # complex symbols per SC message (model.channel_dim 128 / 2: the authors' 128 reals per text)
     num_symbols: int = setting(64, positive_int)
-    bits_per_real: int = setting(
-        32, positive_int
-    )  # 32: analog float32; or a quantiser's bits, e.g. 8
+    # 32: analog symbols as float32; or a quantiser's bits per real, e.g. 8
+    bits_per_real: int = setting(32, positive_int)
     # SC positions per message, end token included (model.max_len): longer texts take several
     # messages; null: one message per sample
-    tokens_per_message: int | None = setting(20, optional(positive_int))
+    tokens_per_message: int | None = setting(20, optional(int_at_least(2)))
 
 
 @dataclass
 class BitsConfig:
     """LAM-MSC bits table (semcom_exp.experiments.lam_msc.bits, docs/mma_bits.md)."""
 
-    modalities: list[str] = setting(["image", "audio", "video"])
+    modalities: list[str] = setting(list(MODALITIES), list_of(one_of(*MODALITIES)))
     max_samples: int | None = setting(None, optional(positive_int))  # per modality; null: all
     # raw bits of the first N frames of a clip (null: the whole clip)
     video_max_frames: int | None = setting(None, optional(positive_int))
     link: LinkBudgetConfig = node(LinkBudgetConfig)
     data: dict[str, Any] = setting({})  # image / audio / video data nodes, placed by the experiment
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        _data_nodes(node, key)
 
 
 # -------------------------------------------------------------------------------- root

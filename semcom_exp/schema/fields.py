@@ -109,7 +109,7 @@ def list_of(check: Check, *, min_len: int = 1) -> Check:
     as a one-entry list (the config's sweep lists take a single value too)."""
 
     def run(key: str, v: Any) -> None:
-        values = v if isinstance(v, list | tuple) else [v]
+        values = [] if v is None else v if isinstance(v, list | tuple) else [v]
         if len(values) < min_len:
             raise ConfigError(key, "the list is empty; give at least one value, e.g. [0, 10]")
         for x in values:

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from semcom_exp.errors import ConfigError
 from semcom_exp.models.sc_tokenizer import split_words
+from semcom_exp.schema import checked
+from semcom_exp.schema.experiments import LinkBudgetConfig
 
 PAPER_VIDEO_RAW_BITS = 3_114_800
 PAPER_VIDEO_TRANSMITTED_BITS = 32_768
@@ -62,24 +63,10 @@ class LinkBudget:
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any], prefix: str = "bits.link") -> LinkBudget:
-        """Checked settings; a bad value is a ConfigError naming ``prefix.<key>``."""
-
-        def positive(name: str, minimum: int = 1, optional: bool = False) -> int | None:
-            value = cfg.get(name)
-            if optional and value is None:
-                return None
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(
-                    f"{prefix}.{name}",
-                    f"expected an integer >= {minimum}{' or null' if optional else ''}, got {value!r}",
-                )
-            return value
-
-        return cls(
-            num_symbols=positive("num_symbols"),  # type: ignore[arg-type]
-            bits_per_real=positive("bits_per_real"),  # type: ignore[arg-type]
-            tokens_per_message=positive("tokens_per_message", minimum=2, optional=True),
-        )
+        """Checked settings (the schema's LinkBudgetConfig); a bad value is a ConfigError
+        naming ``prefix.<key>``."""
+        node = checked(LinkBudgetConfig, cfg, prefix)
+        return cls(int(node.num_symbols), int(node.bits_per_real), node.tokens_per_message)
 
     @property
     def bits_per_message(self) -> int:

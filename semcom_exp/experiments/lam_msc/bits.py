@@ -19,17 +19,18 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from semcom_exp.config_utils import to_plain
 from semcom_exp.data import open_dataset
 from semcom_exp.errors import ConfigError
 from semcom_exp.runner import RunContext, RunOutput
+from semcom_exp.schema import checked
+from semcom_exp.schema.experiments import BitsConfig
 from semcom_exp.semantics.bit_accounting import (
     PAPER_VIDEO_RAW_BITS,
     LinkBudget,
     paper_video_arithmetic,
     text_bits,
 )
-from semcom_exp.semantics.mma import MODALITIES, MMABackend, build_mma
+from semcom_exp.semantics.mma import MMABackend, build_mma
 
 log = logging.getLogger(__name__)
 
@@ -49,36 +50,12 @@ COLUMNS = (
 MEAN_COLUMNS = ("raw_bits", "file_bits", "text_bits", "transmitted_bits", "messages")
 
 
-def _optional_positive(key: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(key, f"expected a positive integer or null, got {value!r}")
-    return value
-
-
 def check_bits_config(cfg: DictConfig) -> tuple[list[str], LinkBudget]:
-    """(modalities, link budget) from ``cfg.bits``; ConfigError naming the key otherwise."""
-    bits = cfg.get("bits")
-    if bits is None:
+    """(modalities, link budget) from ``cfg.bits``, checked by the schema (BitsConfig)."""
+    if cfg.get("bits") is None:
         raise ConfigError("bits", "missing; use experiment=lam_msc/bits")
-    modalities = to_plain(bits.get("modalities"))
-    if isinstance(modalities, str):
-        modalities = [modalities]
-    if not modalities:
-        raise ConfigError("bits.modalities", f"give at least one of {list(MODALITIES)}")
-    for m in modalities:
-        if m not in MODALITIES:
-            raise ConfigError("bits.modalities", f"unknown modality {m!r}; use {list(MODALITIES)}")
-        if bits.get("data") is None or bits.data.get(m) is None:
-            raise ConfigError(
-                f"bits.data.{m}",
-                f"missing; add `- /data@bits.data.{m}: NAME` to the experiment's defaults",
-            )
-    link = LinkBudget.from_cfg(to_plain(bits.get("link")) or {}, "bits.link")
-    _optional_positive("bits.max_samples", bits.get("max_samples"))
-    _optional_positive("bits.video_max_frames", bits.get("video_max_frames"))
-    return list(modalities), link
+    bits = checked(BitsConfig, cfg.bits, "bits", root=cfg)
+    return list(bits.modalities), LinkBudget.from_cfg(bits.link, "bits.link")
 
 
 # ---------------------------------------------------------------------- per-sample facts

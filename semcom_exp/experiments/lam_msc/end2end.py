@@ -44,18 +44,19 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.channels import snr_list
-from semcom_exp.config_utils import members, to_plain
+from semcom_exp.config_utils import to_plain
 from semcom_exp.data import open_dataset
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.lam_msc.end2end_lkb import build_knowledge_base, check_lkb_node
 from semcom_exp.metrics.text import bleu
-from semcom_exp.models.conventional_link import ConventionalLink, check_conventional_config
-from semcom_exp.models.sc_link import CHANNEL_KINDS
+from semcom_exp.models.conventional_link import ConventionalLink, code_size
 from semcom_exp.models.sc_tokenizer import split_words
 from semcom_exp.runner import RunContext, RunOutput
+from semcom_exp.schema import checked
+from semcom_exp.schema.experiments import LKB_VARIANTS, End2endConfig
 from semcom_exp.semantics.key_semantics import key_semantics
-from semcom_exp.semantics.mma import MODALITIES, build_mma
+from semcom_exp.semantics.mma import build_mma
 from semcom_exp.stages.sc import (
     ScModelSpec,
     TextScorer,
@@ -79,51 +80,28 @@ VARIANTS = {
     "unimodal": "cge",
     "conventional": "cge",
 }
-LKB_VARIANTS = ("full", "sender_lkb")
 KEY_VARIANTS = (*LKB_VARIANTS, "keywords")  # the link carries key semantics, not the MMA text
 NUM_EXAMPLES = 3
 
 
 def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, list[float]]:
-    """(modalities, variants, channel, SNRs); ConfigError naming the key otherwise."""
-    e2e = cfg.get("end2end")
-    if e2e is None:
+    """(modalities, variants, channel, SNRs), checked by the schema (End2endConfig); then what
+    needs code: the LKB's language model files and the LDPC code for the SC model's symbols."""
+    if cfg.get("end2end") is None:
         raise ConfigError("end2end", "missing; use experiment=lam_msc/end2end")
-    modalities = members("end2end.modalities", e2e.get("modalities"), MODALITIES, "modality")
-    for m in modalities:
-        if e2e.get("data") is None or e2e.data.get(m) is None:
-            raise ConfigError(
-                f"end2end.data.{m}",
-                f"missing; add `- /data@end2end.data.{m}: NAME` to the experiment's defaults",
-            )
-    variants = members("end2end.variants", e2e.get("variants"), VARIANTS, "variant")
-    channel = e2e.get("channel")
-    if channel not in CHANNEL_KINDS:
-        raise ConfigError("end2end.channel", f"unknown channel {channel!r}; use {CHANNEL_KINDS}")
-    if "unimodal" in variants and e2e.get("unimodal_modality") not in modalities:
-        raise ConfigError(
-            "end2end.unimodal_modality",
-            f"expected one of end2end.modalities {modalities}, got {e2e.get('unimodal_modality')!r}",
-        )
-    frac = e2e.get("test_fraction")
-    if not isinstance(frac, int | float) or isinstance(frac, bool) or not 0 < frac < 1:
-        raise ConfigError("end2end.test_fraction", f"expected a number in (0, 1), got {frac!r}")
-    for key in ("max_samples", "mma_train_copies"):
-        value = e2e.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ConfigError(f"end2end.{key}", f"expected a positive integer, got {value!r}")
+    e2e = checked(End2endConfig, cfg.end2end, "end2end", root=cfg)
+    variants = list(e2e.variants)
     if any(v in LKB_VARIANTS for v in variants):
         check_lkb_node(e2e)
     if "conventional" in variants:
-        channel_dim = (cfg.get("model") or {}).get("channel_dim")
-        check_conventional_config(
-            to_plain(e2e.get("conventional")) or {},
-            num_symbols=int(channel_dim) // 2 if isinstance(channel_dim, int) else None,
+        code_size(
+            int(cfg.model.channel_dim) // 2,
+            int(e2e.conventional.bits_per_symbol),
+            float(e2e.conventional.code_rate),
+            "end2end.conventional",
         )
     snrs = snr_list(to_plain(e2e.snr_db), "end2end.snr_db")
-    return modalities, variants, channel, snrs
+    return list(e2e.modalities), variants, str(e2e.channel), snrs
 
 
 def _sc_view(cfg: DictConfig, channel: str, variants: list[str], snrs: list[float]) -> DictConfig:

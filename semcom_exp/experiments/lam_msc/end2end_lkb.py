@@ -34,7 +34,6 @@ import numpy as np
 from omegaconf import DictConfig
 
 from semcom_exp.data import personas as P
-from semcom_exp.errors import ConfigError
 from semcom_exp.models import lkb as M
 from semcom_exp.runner import RunContext
 from semcom_exp.semantics.key_semantics import key_semantics, lm_form, plain_form
@@ -46,25 +45,10 @@ PROMPT_WORDS = ("extract", "expand", ":", P.SEP)
 
 
 def check_lkb_node(e2e: DictConfig) -> str:
-    """The configured adapter kind; ConfigError naming the key otherwise."""
-    node = e2e.get("lkb")
-    if node is None or e2e.get("lkb_model") is None:
-        raise ConfigError(
-            "end2end.lkb", "missing; the LKB variants need end2end.lkb and end2end.lkb_model"
-        )
-    adapter = node.get("adapter")
-    if adapter not in ADAPTERS:
-        raise ConfigError(
-            "end2end.lkb.adapter", f"unknown adapter {adapter!r}; use one of {list(ADAPTERS)}"
-        )
-    for key in ("random_sequences", "replay"):
-        value = node.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(
-                f"end2end.lkb.{key}", f"expected a non-negative integer, got {value!r}"
-            )
-    M.preflight_lm(e2e.lkb_model.get("lm", M.TINY), "end2end.lkb_model.lm")
-    return str(adapter)
+    """The configured adapter kind (checked by the schema, End2endLkbConfig); what it cannot
+    say: the LKB's language model can be found offline."""
+    M.preflight_lm(e2e.lkb_model.lm, "end2end.lkb_model.lm")
+    return str(e2e.lkb.adapter)
 
 
 def exchange(text: str) -> list[str]:
