@@ -54,15 +54,21 @@ def seeds_of(cfg: DictConfig) -> list[int]:
     return [int(s) for s in as_list(cfg.sc.get("seeds"))] or [int(cfg.seed)]
 
 
-def check_sc_config(cfg: DictConfig) -> None:
-    """Everything `lam_msc/sc` needs, checked before any data, training or cache access: the
-    schema's checks (ScLinkConfig, ScModelConfig, CgeConfig), then what needs the channel
-    code (each channel node's grid, profile and pilots) and the encoder's files."""
-    checked(ScLinkConfig, cfg.sc, "sc", root=cfg)
-    for kind, node in channel_configs(cfg).items():
-        _validate_channel(kind, node)
+def check_sc_config(
+    cfg: DictConfig, channels: list[str] | None = None, csis: list[str] | None = None
+) -> None:
+    """Everything the SC stage needs, checked before any data, training or cache access: the
+    schema's checks (ScLinkConfig, ScModelConfig, CgeConfig), then what needs the channel code
+    (each channel node's grid, profile and pilots) and the encoder's files. ``channels`` and
+    ``csis``: the channel kinds and CSI sources this run uses, when not ``sc.channels`` /
+    ``sc.csi`` (the end-to-end experiment picks one channel and the CSI its variants need)."""
+    chosen = {"channels": channels, "csi": csis}
+    node = {**to_plain(cfg.sc), **{k: v for k, v in chosen.items() if v is not None}}
+    sc = checked(ScLinkConfig, node, "sc", root=cfg)
+    for kind in sc.channels:
+        _validate_channel(kind, to_plain(sc.channel_configs[kind]))
     check_model_config(cfg.model)
-    if "cge" in as_list(cfg.sc.csi):
+    if "cge" in sc.csi:
         checked(CgeConfig, cfg.cge, "cge")
     preflight_encoder(cfg.model.get("encoder"))
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from semcom_exp.channels import snr_list
 from semcom_exp.config_utils import to_plain
@@ -60,7 +60,6 @@ from semcom_exp.semantics.mma import build_mma
 from semcom_exp.stages.sc import (
     ScModelSpec,
     TextScorer,
-    channel_configs,
     check_sc_config,
     eval_seed,
     grid_summary,
@@ -102,20 +101,6 @@ def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, li
         )
     snrs = snr_list(to_plain(e2e.snr_db), "end2end.snr_db")
     return list(e2e.modalities), variants, str(e2e.channel), snrs
-
-
-def _sc_view(cfg: DictConfig, channel: str, variants: list[str], snrs: list[float]) -> DictConfig:
-    """The run config seen by the SC stage: one channel, the CSI sources the variants need."""
-    view = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    OmegaConf.set_struct(view, False)
-    csis = sorted({VARIANTS[v] for v in variants})
-    if channel != "ofdm" and "cge" in csis:
-        csis = [c for c in csis if c != "cge"] + ["perfect"]  # cge is a grid estimator
-        csis = sorted(set(csis))
-    view.sc.channels = [channel]
-    view.sc.csi = csis
-    view.sc.snr_db = snrs
-    return view
 
 
 def csi_of(variant: str, channel: str) -> str:
@@ -173,13 +158,13 @@ def sc_corpus(
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) the SC model(s) and LKBs, send every held-out MMA text, score per variant."""
     modalities, variants, channel, snrs = check_end2end_config(cfg)
-    view = _sc_view(cfg, channel, variants, snrs)
-    check_sc_config(view)
+    csis = sorted({csi_of(v, channel) for v in variants})
+    check_sc_config(cfg, channels=[channel], csis=csis)
     e2e = cfg.end2end
     seed = int(cfg.seed)
-    node = channel_configs(view)[channel]
+    node = to_plain(cfg.sc.channel_configs[channel])
     texts = mma_texts(cfg, ctx, modalities)
-    base = load_corpus(view.data)
+    base = load_corpus(cfg.data)
     copies = int(e2e.mma_train_copies)
     with_lkb = any(v in LKB_VARIANTS for v in variants)
     with_keys = any(v in KEY_VARIANTS for v in variants)
@@ -189,7 +174,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     if channel == "ofdm" and any(VARIANTS[v] == "cge" for v in variants):
         from semcom_exp.stages.cge import load_cge_estimator
 
-        cge = load_cge_estimator(view.cge, ctx.cache, node, run_cfg=view, prefix="cge")
+        cge = load_cge_estimator(cfg.cge, ctx.cache, node, run_cfg=cfg, prefix="cge")
         summary["cge_estimator"] = cge.name
 
     models: dict[str, Any] = {}
@@ -201,8 +186,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         corpus = sc_corpus(base, texts, mods, copies, with_keys=with_keys and tag == "multimodal")
         corpora[tag] = corpus
         digest = hashlib.sha256("\n".join(corpus.train).encode("utf-8")).hexdigest()[:16]
-        spec = ScModelSpec.of_run(view, channel, node, seed, extra_texts=f"{tag}:{digest}")
-        model, path = train_sc_model(spec, corpus, ctx, view)
+        spec = ScModelSpec.of_run(cfg, channel, node, seed, extra_texts=f"{tag}:{digest}")
+        model, path = train_sc_model(spec, corpus, ctx, cfg)
         model.link = make_link(spec, cge=cge)
         models[tag] = model
         summary[f"sc_{tag}_train_modalities"] = ",".join(mods)
