@@ -84,6 +84,14 @@ class OnError:
         if self.num_skipped:
             log.warning("%s: skipped %d items (data.on_error=skip)", what, self.num_skipped)
 
+    def finish(self, items: Collection[Any], what: str, empty: str, loaded: str) -> None:
+        """After loading: a DataError saying ``empty`` when no item was loaded (and whether some
+        were skipped), else the skip summary and the ``loaded`` line."""
+        if not items:
+            raise DataError(empty + ("; some were skipped" if self.num_skipped else ""))
+        self.log_summary(what)
+        log.info("%s", loaded)
+
 
 class ReportsSkips:
     """Mixin for a reader that keeps its ``OnError`` in ``self._errors``: the skip counters."""

@@ -188,18 +188,12 @@ class LibriSpeechDataset(ReportsSkips):
         self.utterances: list[Utterance] = []
         for split in self.splits:
             self._load_split(split)
-        if not self.utterances:
-            raise DataError(
-                f"LibriSpeech splits {', '.join(self.splits)} under {self.root} yield no utterances"
-                + ("; some were skipped" if self.num_skipped else "")
-            )
-        self._errors.log_summary("LibriSpeech")
-        log.info(
-            "LibriSpeech at %s: splits %s, %d utterances, audio: %s",
-            self.root,
-            ", ".join(self.splits),
-            len(self.utterances),
-            self.audio_source,
+        self._errors.finish(
+            self.utterances,
+            "LibriSpeech",
+            f"LibriSpeech splits {', '.join(self.splits)} under {self.root} yield no utterances",
+            f"LibriSpeech at {self.root}: splits {', '.join(self.splits)}, "
+            f"{len(self.utterances)} utterances, audio: {self.audio_source}",
         )
 
     def _audio_source(self) -> tuple[str, dict[str, Any]]:

@@ -187,19 +187,12 @@ class UCF101Dataset(ReportsSkips):
         self.videos: list[Video] = []
         for subset in self.subsets:
             self._load_list(subset)
-        if not self.videos:
-            raise DataError(
-                f"UCF101 split {split} ({'+'.join(self.subsets)}) under {self.root} yields no videos"
-                + ("; some were skipped" if self.num_skipped else "")
-            )
-        self._errors.log_summary("UCF101")
-        log.info(
-            "UCF101 at %s: split %d (%s), %d videos of %d classes",
-            self.root,
-            split,
-            "+".join(self.subsets),
-            len(self.videos),
-            len({v.label for v in self.videos}),
+        self._errors.finish(
+            self.videos,
+            "UCF101",
+            f"UCF101 split {split} ({'+'.join(self.subsets)}) under {self.root} yields no videos",
+            f"UCF101 at {self.root}: split {split} ({'+'.join(self.subsets)}), "
+            f"{len(self.videos)} videos of {len({v.label for v in self.videos})} classes",
         )
 
     def _resolve(self, rel: str) -> Path | None:

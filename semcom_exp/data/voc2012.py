@@ -281,14 +281,11 @@ class VOC2012Dataset(ReportsSkips):
             log.warning(
                 "VOC: class names outside the 20 VOC classes (kept verbatim): %s", sorted(unknown)
             )
-        if not self.images:
-            raise DataError(
-                f"VOC split {'+'.join(self.splits)} under {self.root} yields no images"
-                + ("; some were skipped" if self.num_skipped else "")
-            )
-        self._errors.log_summary("VOC")
-        log.info(
-            "VOC at %s: split %s, %d images", self.root, "+".join(self.splits), len(self.images)
+        self._errors.finish(
+            self.images,
+            "VOC",
+            f"VOC split {'+'.join(self.splits)} under {self.root} yields no images",
+            f"VOC at {self.root}: split {'+'.join(self.splits)}, {len(self.images)} images",
         )
 
     # -- the generic data-set API ----------------------------------------------------------

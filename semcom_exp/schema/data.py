@@ -155,18 +155,13 @@ class Voc2012Config:
 class SpeechSyntheticConfig:
     """Synthetic utterances in the LibriSpeech layout (semcom_exp.data.synthetic_speech)."""
 
-    splits: list[str] = setting(["dev-clean"], list_of(_split_name))
+    splits: list[str] = setting(["dev-clean"], list_of(_split_name, distinct=True))
     num_speakers: int = setting(3, positive_int)  # per split (they differ between splits)
     chapters_per_speaker: int = setting(1, positive_int)
     utterances_per_chapter: int = setting(4, positive_int)
     voice: str = setting("auto", one_of(*VOICES))
     sample_rate: int = setting(16000, int_at_least(8000))
     seed: int = setting(0, SEED)
-
-    @staticmethod
-    def check(node: Any, key: str, root: Any) -> None:
-        if len(set(node.splits)) != len(node.splits):
-            raise ConfigError(f"{key}.splits", f"names repeat: {list(node.splits)!r}")
 
 
 @dataclass
@@ -192,7 +187,9 @@ class VideoSyntheticConfig:
     """Synthetic clips in the UCF101 layout (semcom_exp.data.synthetic_video)."""
 
     # from Basketball, Biking, HulaHoop, JumpingJack, Rowing
-    classes: list[str] = setting(["Basketball", "Biking", "JumpingJack"], list_of(one_of(*MOTIONS)))
+    classes: list[str] = setting(
+        ["Basketball", "Biking", "JumpingJack"], list_of(one_of(*MOTIONS), distinct=True)
+    )
     # split N tests on group N (as UCF101's splits hold out groups)
     groups_per_class: int = setting(3, int_at_least(2))
     clips_per_group: int = setting(2, positive_int)
@@ -206,8 +203,6 @@ class VideoSyntheticConfig:
 
     @staticmethod
     def check(node: Any, key: str, root: Any) -> None:
-        if len(set(node.classes)) != len(node.classes):
-            raise ConfigError(f"{key}.classes", f"names repeat: {list(node.classes)!r}")
         if node.width % 2 or node.height % 2:
             raise ConfigError(
                 f"{key}.width",

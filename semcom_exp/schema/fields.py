@@ -104,9 +104,9 @@ def one_of(*choices: Any) -> Check:
     return run
 
 
-def list_of(check: Check, *, min_len: int = 1) -> Check:
-    """A list (at least ``min_len`` long) whose every entry passes ``check``; a scalar is read
-    as a one-entry list (the config's sweep lists take a single value too)."""
+def list_of(check: Check, *, min_len: int = 1, distinct: bool = False) -> Check:
+    """A list (at least ``min_len`` long, no repeats if ``distinct``) whose every entry passes
+    ``check``; a scalar is read as a one-entry list (sweep lists take a single value too)."""
 
     def run(key: str, v: Any) -> None:
         values = [] if v is None else v if isinstance(v, list | tuple) else [v]
@@ -117,6 +117,8 @@ def list_of(check: Check, *, min_len: int = 1) -> Check:
                 check(key, x)
             except ConfigError as exc:
                 raise ConfigError(key, f"{exc.message} (in {list(values)!r})") from None
+        if distinct and len(set(values)) != len(values):
+            raise ConfigError(key, f"names repeat: {list(values)!r}")
 
     return run
 
