@@ -50,6 +50,7 @@ from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_tokenizer import HFTokenizer, SCTokenizer, WordTokenizer
 from semcom_exp.schema import checked
 from semcom_exp.schema.model import ScModelConfig
+from semcom_exp.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class SCTransformer(L.LightningModule):
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
         self.link = link
-        self._snr_gen = torch.Generator().manual_seed(int(seed) + 7)
+        self._snr_gen = torch.Generator().manual_seed(derive_seed(int(seed), "sc/train_snr"))
         self.loss_history: list[dict[str, float]] = []
 
     @property

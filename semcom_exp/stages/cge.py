@@ -25,19 +25,18 @@ from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
 from semcom_exp.schema import checked
 from semcom_exp.schema.model import CgeConfig
+from semcom_exp.seeds import derive_seed
 from semcom_exp.training import build_trainer, fit_resumable
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = "2"  # 2: named seed streams (semcom_exp.seeds)
 STAGE = "cge_generator"
 #: estimator name of each training loss
 ESTIMATOR_OF_LOSS = {"cgan": "cgan", "l1only": "cgan_l1only"}
 LOSS_OF_ESTIMATOR = {v: k for k, v in ESTIMATOR_OF_LOSS.items()}
 #: model-config keys that do not change the trained generator (kept out of the stage key)
 NOT_IN_KEY = ("loss", "seed")
-#: seed offsets of the independent random streams (training draws use the seed itself)
-VAL_SEED_OFFSET = 1_000_003
 
 
 # Used when a caller has no trainer / logger / callbacks groups (e.g. a notebook).
@@ -225,12 +224,20 @@ def train_generator(
 
     def compute(out: Path, work: Path) -> None:
         start = time.perf_counter()
-        torch.manual_seed(seed)  # same initial generator for both losses (a paired comparison)
+        # same initial generator for both losses (a paired comparison)
+        torch.manual_seed(derive_seed(seed, "cge/init"))
         model = CgeModel.from_config(m, mask, loss, name=name)
-        stream = ChannelStream(channel, int(m["batch_size"]), snr_range(m["snr_db_range"]), seed)
+        stream = ChannelStream(
+            channel,
+            int(m["batch_size"]),
+            snr_range(m["snr_db_range"]),
+            derive_seed(seed, "cge/train_channels"),
+        )
         val_snrs = snr_list(m["val_snr_db"], f"{prefix}.val_snr_db")
         val = BestGeneratorByValidation(
-            validation_set(channel, val_snrs, int(m["val_num_grids"]), seed + VAL_SEED_OFFSET),
+            validation_set(
+                channel, val_snrs, int(m["val_num_grids"]), derive_seed(seed, "cge/validation")
+            ),
             every=int(m["val_every_steps"]),
             total=steps,
         )

@@ -22,12 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.runner import RunContext
+from semcom_exp.seeds import derive_seed
 from semcom_exp.stages.m2gsc_data import Receiver, prepare_receivers
 from semcom_exp.training import build_trainer, fit_resumable
 
 log = logging.getLogger(__name__)
 
-DECODER_VERSION = "2"
+DECODER_VERSION = "3"  # 3: named seed streams (semcom_exp.seeds)
 INFERENCE_ONLY_KEYS = ("num_inference_steps", "sampler")
 
 
@@ -134,13 +135,9 @@ def train_decoder(
     """
     stage_cfg = _stage_config(cfg, job, data_key)
     mcfg, name = stage_cfg["model"], job.name
-    names = [r.name for r in receivers]
 
     def compute(out: Path, work: Path) -> None:
-        # one seed per decoder: shared +0, pooled local +1, receiver j's local +2+j
-        pooled = job.receiver is None
-        offset = 0 if job.role == "shared" else 1 if pooled else 2 + names.index(job.receiver)
-        torch.manual_seed(int(cfg.seed) + offset)
+        torch.manual_seed(derive_seed(int(cfg.seed), "m2gsc/decoder", name))  # one per decoder
         model = DiffusionDecoder.from_config(mcfg, role=job.role, name=name)
         if job.init is not None:
             model.init_from(torch.load(job.init / "model.pt", weights_only=True))

@@ -24,15 +24,13 @@ from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_transformer import SCTransformer, check_model_config, preflight_encoder
 from semcom_exp.runner import RunContext
 from semcom_exp.schema import checked
-from semcom_exp.schema.experiments import CHANNEL_KINDS, ScLinkConfig
+from semcom_exp.schema.experiments import ScLinkConfig
 from semcom_exp.schema.model import CgeConfig
+from semcom_exp.seeds import derive_seed
 from semcom_exp.training import build_trainer, fit_resumable
 
-VERSION = "1"
+VERSION = "2"  # 2: named seed streams (semcom_exp.seeds)
 STAGE = "sc_model"
-
-
-EVAL_SEED_OFFSET = 3_000_017
 
 
 def channel_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -139,7 +137,7 @@ def make_link(spec: ScModelSpec, cge: Any = None) -> SemanticLink:
         int(spec.model["channel_dim"]) // 2,
         flat_pilots=spec.flat_pilots,
         equalizer=str(spec.model["equalizer"]),
-        seed=spec.seed,
+        seed=derive_seed(spec.seed, "sc/link"),
         cge=cge,
     )
 
@@ -153,7 +151,7 @@ def train_sc_model(
 
     def compute(out: Path, work: Path) -> None:
         start = time.perf_counter()
-        torch.manual_seed(seed)
+        torch.manual_seed(derive_seed(seed, "sc/init"))
         model = SCTransformer.from_config(mcfg, corpus.train, link=make_link(spec), seed=seed)
         ids = model.tokenizer.encode(corpus.train)
         loader = torch.utils.data.DataLoader(
@@ -161,7 +159,7 @@ def train_sc_model(
             batch_size=min(int(mcfg["batch_size"]), len(ids)),
             shuffle=True,
             drop_last=True,
-            generator=torch.Generator().manual_seed(seed),
+            generator=torch.Generator().manual_seed(derive_seed(seed, "sc/batches")),
         )
         trainer = build_trainer(
             run_cfg,
@@ -235,7 +233,7 @@ def token_scores(pred: torch.Tensor, ref: torch.Tensor, pad_id: int) -> dict[str
 
 def eval_seed(seed: int, kind: str, snr_db: float) -> int:
     """Seed of the channel / noise draws of one (seed, channel, SNR) cell, shared by every CSI."""
-    return EVAL_SEED_OFFSET + 7919 * seed + 104_729 * CHANNEL_KINDS.index(kind) + round(10 * snr_db)
+    return derive_seed(seed, "sc/evaluation", kind, snr_db)
 
 
 def bits_summary(

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from semcom_exp.channels import validate_channel_config
 from semcom_exp.models.cge import CgeEstimator
 from semcom_exp.runner import RunContext, RunOutput
+from semcom_exp.seeds import derive_seed
 from semcom_exp.stages.cge import (
     LOSS_OF_ESTIMATOR,
     STAGE,
@@ -35,8 +36,6 @@ from semcom_exp.stages.cge import (
 )
 
 log = logging.getLogger(__name__)
-
-EVAL_SEED_OFFSET = 2_000_003
 
 
 # ------------------------------------------------------------------------------ checks
@@ -88,7 +87,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         pd.concat(curves, ignore_index=True).to_csv(ctx.run_dir / "val_curve.csv", index=False)
         pd.concat(losses, ignore_index=True).to_csv(ctx.run_dir / "losses.csv", index=False)
     t0 = time.perf_counter()
-    rows = evaluate(cfg, estimators, seed=int(cfg.seed) + EVAL_SEED_OFFSET)
+    rows = evaluate(cfg, estimators, seed=derive_seed(int(cfg.seed), "cge/evaluation"))
     notes["eval_seconds"] = time.perf_counter() - t0
     summary = {**summarize(rows), **notes}
     summary["pilot_pattern"] = str(cfg.channel.pilots.pattern)

@@ -30,6 +30,7 @@ from semcom_exp.models.split_inference import (
     local_denoise,
     split_point,
 )
+from semcom_exp.seeds import derive_seed
 from semcom_exp.stages.m2gsc_data import Receiver
 
 log = logging.getLogger(__name__)
@@ -91,12 +92,9 @@ def _rows(
     ]
 
 
-def _generator(*parts: int) -> torch.Generator:
-    """A generator seeded from the grid point, so each point's draws do not depend on order."""
-    seed = 0
-    for p in parts:
-        seed = (seed * 1_000_003 + int(p) + 7919) % (2**63 - 1)
-    return torch.Generator().manual_seed(seed)
+def _generator(seed: int, stream: str, *index: object) -> torch.Generator:
+    """A generator for one grid point's draws (``derive_seed``): they do not depend on order."""
+    return torch.Generator().manual_seed(derive_seed(int(seed), stream, *index))
 
 
 @torch.no_grad()
@@ -148,7 +146,12 @@ def evaluate(
             split = split_point(ts, k, T, shared.max_offload_steps)
             start = time.perf_counter()
             x_edge = edge_denoise(
-                shared, layout_all, split.edge, split.t_handoff, _generator(seed, k), step
+                shared,
+                layout_all,
+                split.edge,
+                split.t_handoff,
+                _generator(seed, "m2gsc/edge", k),
+                step,
             )
             edge_s = _lap(timings, "sample_edge", start) / len(layout_all) if split.edge else 0.0
             points = (
@@ -158,7 +161,7 @@ def evaluate(
                 outs = []
                 for j, (r, e) in enumerate(zip(receivers, evals, strict=False)):
                     # the same channel-noise draws for both hand-offs (common random numbers)
-                    g = _generator(seed, k, 0 if snr is None else int(round(snr * 10)) + 1000, j)
+                    g = _generator(seed, "m2gsc/channel", k, "none" if snr is None else snr, j)
                     x, t_res = handoff(
                         x_edge[starts[j] : starts[j + 1]],
                         split.t_handoff,
@@ -226,9 +229,11 @@ def loss_summary(
         batch = {"image": e["image"], "layout": e["layout"]}
         bg = r.background.unsqueeze(0).expand_as(e["image"])
         for rep in range(int(cfg.m2gsc.loss_eval_repeats)):
-            s = shared.eval_loss(batch, t_range, _generator(j, rep))
+            s = shared.eval_loss(batch, t_range, _generator(cfg.seed, "m2gsc/loss_eval", j, rep))
             loc = locals_[r.name].eval_loss(
-                {**batch, "background": bg}, t_range, _generator(j, rep)
+                {**batch, "background": bg},
+                t_range,
+                _generator(cfg.seed, "m2gsc/loss_eval", j, rep),
             )
             same_t["shared"].append(s["loss"])
             same_t["shared_eps"].append(s["loss_eps"])
