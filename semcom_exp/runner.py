@@ -98,10 +98,10 @@ def run(cfg: DictConfig) -> float | None:
 
         torch.set_num_threads(int(threads))
     run_dir = _run_dir()
-    cache = ArtifactCache(cfg.paths.cache_dir, force=bool(cfg.get("force", False)))
+    cache = ArtifactCache(cfg.paths.cache_dir, force=bool(cfg.force))
     ctx = RunContext(run_dir=run_dir, cache=cache)
 
-    task = cfg.get("task", "run")
+    task = cfg.task
     if task == "run":
         target, name = cfg.get("pipeline"), cfg.get("experiment_name")
     else:

@@ -155,7 +155,8 @@ def test_adapter_trains_only_its_params_and_round_trips(tiny, kind, tmp_path: Pa
     base = _copy(base_model)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     torch.manual_seed(1)
-    model = M.attach_adapter(base, kind, {"num_virtual_tokens": 4, "r": 4, "alpha": 8})
+    settings = {"r": 4, "alpha": 8} if kind == "lora" else {"num_virtual_tokens": 4}
+    model = M.attach_adapter(base, kind, settings)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     marker = "lora_" if kind == "lora" else "prompt_encoder"
     assert trainable and all(marker in n for n in trainable)

@@ -28,6 +28,8 @@ from sionna.phy.ofdm import BaseChannelInterpolator, LSChannelEstimator
 from semcom_exp.channels.ofdm import OfdmChannel, PilotObservation
 from semcom_exp.channels.pdp import exponential_pdp, flat_pdp, freq_covariance, grid_covariance
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema import checked
+from semcom_exp.schema.channel import LmmseAssumedConfig
 
 Estimator = Callable[[PilotObservation, "float | torch.Tensor | None"], torch.Tensor]
 log = logging.getLogger(__name__)
@@ -230,10 +232,12 @@ def make_estimator(name: str, ofdm: OfdmChannel, **options: Any) -> Estimator:
         cov = np.kron(np.eye(S), freq_covariance(ofdm.pdp, K))
         return LinearGridEstimator(ofdm, cov, name, post=time_interp_matrix(ofdm.mask))
     if name == "lmmse_mismatched":
-        options = {**ofdm.cfg.lmmse_assumed, **options}  # call options override the channel config
-        max_delay = options.get("max_delay")
+        # call options override the channel config's; the schema fills in the rest
+        merged = {**ofdm.cfg.lmmse_assumed, **options}
+        assumed = checked(LmmseAssumedConfig, merged, "channel.lmmse_assumed")
+        max_delay = assumed.max_delay
         max_delay = default_assumed_max_delay(ofdm) if max_delay is None else int(max_delay)
-        profile, rms = str(options.get("profile", "flat")), float(options.get("rms_delay", 2.0))
+        profile, rms = str(assumed.profile), float(assumed.rms_delay)
         pdp = assumed_pdp(profile, max_delay, rms)
         label = (
             f"flat 0-{max_delay}"

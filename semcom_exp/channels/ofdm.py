@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel
 from sionna.phy.config import config as sionna_config
 from sionna.phy.ofdm import PilotPattern, ResourceGrid
@@ -31,19 +31,23 @@ from semcom_exp.channels.pdp import (
 )
 from semcom_exp.channels.pilots import PilotSpec, pilot_mask
 from semcom_exp.channels.snr import snr_db_to_no
+from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema import checked
+from semcom_exp.schema.channel import OfdmConfig as OfdmSchema
 
 #: Subcarrier spacing (Hz) of the Sionna grid; it only sets the time unit of the tap delays.
 SUBCARRIER_SPACING_HZ = 15e3
+_SCHEMA = OfdmSchema()
 
 
 @dataclass(frozen=True)
 class OfdmConfig:
-    """The ``channel`` config of ``kind: ofdm`` (see conf/channel/ofdm.yaml)."""
+    """The ``channel`` config of ``kind: ofdm`` (defaults: the schema's, schema/channel.py)."""
 
-    num_subcarriers: int = 64
-    num_ofdm_symbols: int = 8
-    cp_length: int = 16
+    num_subcarriers: int = _SCHEMA.num_subcarriers
+    num_ofdm_symbols: int = _SCHEMA.num_ofdm_symbols
+    cp_length: int = _SCHEMA.cp_length
     pdp_gains_db: tuple[float, ...] = AUTHORS_GAINS_DB
     pdp_delays: tuple[float, ...] = tuple(float(d) for d in AUTHORS_DELAYS)
     pilots: PilotSpec = field(default_factory=PilotSpec)
@@ -52,18 +56,27 @@ class OfdmConfig:
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | DictConfig) -> OfdmConfig:
-        """From the composed ``channel`` node; other keys (kind, snr_db, ...) are ignored."""
-        if isinstance(cfg, DictConfig):
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-        d = cls()
+        """From a ``channel`` node of kind ofdm (the schema's defaults filled in, its checks
+        run); the settings beside the grid (kind, snr_db) are not kept."""
+        c = to_plain(checked(OfdmSchema, cfg, "channel"))
+        p = c["pilots"]
         out = cls(
-            num_subcarriers=cfg.get("num_subcarriers", d.num_subcarriers),
-            num_ofdm_symbols=cfg.get("num_ofdm_symbols", d.num_ofdm_symbols),
-            cp_length=cfg.get("cp_length", d.cp_length),
-            pdp_gains_db=tuple(cfg.get("pdp_gains_db", d.pdp_gains_db)),
-            pdp_delays=tuple(cfg.get("pdp_delays", d.pdp_delays)),
-            pilots=PilotSpec.from_mapping(cfg.get("pilots")),
-            lmmse_assumed=dict(cfg.get("lmmse_assumed") or {}),
+            num_subcarriers=c["num_subcarriers"],
+            num_ofdm_symbols=c["num_ofdm_symbols"],
+            cp_length=c["cp_length"],
+            pdp_gains_db=tuple(c["pdp_gains_db"]),
+            pdp_delays=tuple(c["pdp_delays"]),
+            pilots=PilotSpec(
+                p["pattern"],
+                p["subcarrier_step"],
+                p["subcarrier_offset"],
+                tuple(
+                    p["ofdm_symbols"]
+                    if isinstance(p["ofdm_symbols"], list)
+                    else [p["ofdm_symbols"]]
+                ),
+            ),
+            lmmse_assumed=c["lmmse_assumed"],
         )
         out.validate()
         return out
@@ -91,12 +104,6 @@ class OfdmConfig:
                 "raise channel.cp_length or shorten the profile (ISI is not modelled)",
             )
         pilot_mask(self.pilots, self.num_ofdm_symbols, self.num_subcarriers)
-        unknown = sorted(set(self.lmmse_assumed) - {"profile", "max_delay", "rms_delay"})
-        if unknown:
-            raise ConfigError(
-                f"channel.lmmse_assumed.{unknown[0]}",
-                "unknown key; known: profile, max_delay, rms_delay",
-            )
 
 
 @dataclass

@@ -23,10 +23,11 @@ from sionna.phy.channel import ChannelModel
 from sionna.phy.utils import complex_normal
 
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema.channel import AUTHORS_DELAYS as _DELAYS
+from semcom_exp.schema.channel import AUTHORS_GAINS_DB as _GAINS
 
 #: The LAM-MSC authors' multipath profile (gains dB, delays in samples).
-AUTHORS_GAINS_DB = (0.0, -8.0, -17.0, -21.0, -25.0)
-AUTHORS_DELAYS = (0, 3, 5, 6, 8)
+AUTHORS_GAINS_DB, AUTHORS_DELAYS = _GAINS, _DELAYS  # the schema's default (schema/channel.py)
 
 
 @dataclass(frozen=True)

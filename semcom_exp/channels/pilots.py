@@ -8,43 +8,27 @@ the same order Sionna's estimators use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from semcom_exp.errors import ConfigError
+from semcom_exp.schema.channel import PilotsConfig
 
 PATTERNS = ("block", "comb")
+_SCHEMA = PilotsConfig()  # the defaults (schema/channel.py)
 
 
 @dataclass(frozen=True)
 class PilotSpec:
     """Which resource elements carry pilots (config group ``channel.pilots``)."""
 
-    pattern: str = "comb"
-    subcarrier_step: int = 4
-    subcarrier_offset: int = 0
-    ofdm_symbols: tuple[int, ...] = field(default=(2, 5))
-
-    @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any] | None, key: str = "channel.pilots") -> PilotSpec:
-        """Build from a config mapping; unknown keys raise ConfigError."""
-        cfg = dict(cfg or {})
-        known = {"pattern", "subcarrier_step", "subcarrier_offset", "ofdm_symbols"}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known keys: {sorted(known)}")
-        symbols = cfg.get("ofdm_symbols", cls.ofdm_symbols)
-        if isinstance(symbols, int):
-            symbols = [symbols]
-        return cls(
-            pattern=str(cfg.get("pattern", cls.pattern)),
-            subcarrier_step=cfg.get("subcarrier_step", cls.subcarrier_step),
-            subcarrier_offset=cfg.get("subcarrier_offset", cls.subcarrier_offset),
-            ofdm_symbols=tuple(symbols) if symbols is not None else (),
-        )
+    pattern: str = _SCHEMA.pattern
+    subcarrier_step: int = _SCHEMA.subcarrier_step
+    subcarrier_offset: int = _SCHEMA.subcarrier_offset
+    ofdm_symbols: tuple[int, ...] = field(default=tuple(_SCHEMA.ofdm_symbols))
 
 
 def _check_int(key: str, value: Any, low: int, high: int | None, what: str) -> int:

@@ -159,15 +159,19 @@ def root_or_synthetic(
     data_cfg: Mapping[str, Any] | None,
     cache: Any,
     synthetic_root: Callable[[Any, Any], Path],
+    schema: type,
 ) -> tuple[dict[str, Any], str | Path, bool]:
-    """(``data_cfg`` as a plain dict, the folder to read, whether it is the synthetic set).
+    """(``data_cfg`` checked against its ``schema`` dataclass, defaults filled in, as a plain
+    dict; the folder to read; whether it is the synthetic set).
 
     ``data.root`` null or blank: ``synthetic_root(data.synthetic, cache)`` generates the set.
     """
-    cfg = plain(data_cfg) or {}
-    root = cfg.get("root")
+    from semcom_exp.schema import checked
+
+    cfg = plain(checked(schema, data_cfg, "data"))
+    root = cfg["root"]
     if is_unset(root):
-        return cfg, synthetic_root(cfg.get("synthetic"), cache), True
+        return cfg, synthetic_root(cfg["synthetic"], cache), True
     return cfg, root, False
 
 

@@ -39,8 +39,12 @@ from semcom_exp.data.common import (
 )
 from semcom_exp.data.layouts import MARKER
 from semcom_exp.errors import ConfigError, DataError
+from semcom_exp.schema.data import LibriSpeechConfig
 
 log = logging.getLogger(__name__)
+_DEFAULTS = (
+    LibriSpeechConfig()
+)  # the readers' defaults are the config's (semcom_exp/schema/data.py)
 
 BITS_PER_SAMPLE = 16
 LAYOUT_HELP = (
@@ -155,9 +159,9 @@ class LibriSpeechDataset(ReportsSkips):
         root: str | Path,
         *,
         splits: Sequence[str] | None = None,
-        on_error: str = "raise",
-        verify: str = "header",
-        sample_rate: int | None = 16000,
+        on_error: str = _DEFAULTS.on_error,
+        verify: str = _DEFAULTS.verify,
+        sample_rate: int | None = _DEFAULTS.sample_rate,
         synthetic: bool = False,
     ):
         self._errors = OnError(on_error)
@@ -321,12 +325,6 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
 
 def open_librispeech(data_cfg: Mapping[str, Any], cache: Any = None) -> LibriSpeechDataset:
     """`data.reader` for `data=librispeech`: a real copy at `data.root`, or the synthetic set."""
-    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root)
-    return LibriSpeechDataset(
-        root,
-        splits=cfg.get("splits"),
-        on_error=cfg.get("on_error", "raise"),
-        verify=cfg.get("verify", "header"),
-        sample_rate=cfg.get("sample_rate", 16000),
-        synthetic=synthetic,
-    )
+    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root, LibriSpeechConfig)
+    keys = ("splits", "on_error", "verify", "sample_rate")
+    return LibriSpeechDataset(root, synthetic=synthetic, **{k: cfg[k] for k in keys})

@@ -27,8 +27,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from semcom_exp.config_utils import as_dict
+from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError, DataError
+from semcom_exp.schema import checked
+from semcom_exp.schema.data import TextCorpusConfig
 
 log = logging.getLogger(__name__)
 
@@ -295,32 +297,24 @@ def load_corpus(data_cfg: Mapping[str, Any] | DictConfig) -> TextCorpus:
     ``train_split`` / ``test_split`` (hub / folder split names; a missing test split is cut
     from the train split), ``max_sentences`` (cap per split), ``min_words`` / ``max_words``.
     """
-    cfg = as_dict(data_cfg)
-    corpus = str(cfg.get("corpus") or EMBEDDED)
-    num_test = int(cfg.get("num_test", 300))
-    seed = int(cfg.get("seed", 0))
-    min_words, max_words = int(cfg.get("min_words", 1)), cfg.get("max_words")
-    max_words = None if max_words is None else int(max_words)
-    if num_test < 2:
-        raise ConfigError(
-            "data.num_test", f"needs >= 2 test sentences (chance level), got {num_test}"
-        )
+    cfg = to_plain(checked(TextCorpusConfig, data_cfg, "data"))  # the schema's defaults, checked
+    corpus, num_test, seed = str(cfg["corpus"]), int(cfg["num_test"]), int(cfg["seed"])
+    min_words, max_words = int(cfg["min_words"]), cfg["max_words"]
     if corpus == EMBEDDED:
-        num = int(cfg.get("num_sentences", 4000))
+        num = int(cfg["num_sentences"])
         texts = _clean(embedded_sentences(num + num_test, seed), min_words, max_words)
         train, test = _split(texts, num_test, seed, "data.num_sentences")
         return TextCorpus(train, test, EMBEDDED)
     path = Path(corpus).expanduser()
-    limit = cfg.get("max_sentences")
-    limit = None if limit is None else int(limit)
+    limit = cfg["max_sentences"]
     if path.is_file() and path.suffix == ".txt":
         lines = path.read_text(encoding="utf-8").splitlines()[: limit or None]
         texts = _clean(lines, min_words, max_words)
         train, test = _split(texts, num_test, seed, f"data.corpus ({path})")
         return TextCorpus(train, test, str(path))
     splits = _hf_splits(corpus, cfg)
-    column = str(cfg.get("text_column") or "text")
-    train_name, test_name = str(cfg.get("train_split", "train")), cfg.get("test_split", "test")
+    column = str(cfg["text_column"])
+    train_name, test_name = str(cfg["train_split"]), cfg["test_split"]
     if train_name not in splits:
         raise ConfigError(
             "data.train_split", f"no split {train_name!r}; the corpus has {list(splits)}"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semcom_exp.data.box_text import DEFAULT_GRID, NormBox, encode_boxes
+from semcom_exp.data.box_text import NormBox, encode_boxes
 from semcom_exp.data.common import (
     Malformed,
     OnError,
@@ -47,8 +47,10 @@ from semcom_exp.data.common import (
     xml_root,
 )
 from semcom_exp.errors import ConfigError, DataError
+from semcom_exp.schema.data import UaDetracConfig
 
 log = logging.getLogger(__name__)
+_DEFAULTS = UaDetracConfig()  # the readers' defaults are the config's (semcom_exp/schema/data.py)
 
 # subset -> (image folder, annotation folder). Annotation folders may carry a suffix
 # (e.g. "-v3"); the exact name wins when both exist.
@@ -271,13 +273,13 @@ class UADetracDataset(ReportsSkips):
         *,
         scenarios: Mapping[str, Sequence[str]] | None = None,
         subsets: Sequence[str] | None = None,
-        on_error: str = "raise",
-        include_empty_frames: bool = False,
-        grid: int = DEFAULT_GRID,
+        on_error: str = _DEFAULTS.on_error,
+        include_empty_frames: bool = _DEFAULTS.include_empty_frames,
+        grid: int = _DEFAULTS.grid,
         vehicle_type_map: Mapping[str, str] | None = None,
-        split_strategy: str = "temporal",
-        background_max_frames: int = 200,
-        image_cache_mb: float = 512.0,
+        split_strategy: str = _DEFAULTS.split_strategy,
+        background_max_frames: int = _DEFAULTS.background_max_frames,
+        image_cache_mb: float = _DEFAULTS.image_cache_mb,
         synthetic: bool = False,
     ):
         self._errors = OnError(on_error)
@@ -642,17 +644,7 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
 
 def open_ua_detrac(data_cfg: Mapping[str, Any], cache: Any = None) -> UADetracDataset:
     """`data.reader` for `data=ua_detrac`: a real copy at `data.root`, or the synthetic set."""
-    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root)
-    return UADetracDataset(
-        root,
-        scenarios=cfg.get("scenarios"),
-        subsets=cfg.get("subsets"),
-        on_error=cfg.get("on_error", "raise"),
-        include_empty_frames=bool(cfg.get("include_empty_frames", False)),
-        grid=cfg.get("grid", DEFAULT_GRID),
-        vehicle_type_map=cfg.get("vehicle_type_map"),
-        split_strategy=cfg.get("split_strategy", "temporal"),
-        background_max_frames=cfg.get("background_max_frames", 200),
-        image_cache_mb=cfg.get("image_cache_mb", 512.0),
-        synthetic=synthetic,
-    )
+    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root, UaDetracConfig)
+    keys = ("scenarios", "subsets", "on_error", "include_empty_frames", "grid",
+            "vehicle_type_map", "split_strategy", "background_max_frames", "image_cache_mb")  # fmt: skip
+    return UADetracDataset(root, synthetic=synthetic, **{k: cfg[k] for k in keys})

@@ -39,8 +39,10 @@ from semcom_exp.data.common import (
 )
 from semcom_exp.data.layouts import LISTS_DIR, VIDEO_DIR
 from semcom_exp.errors import ConfigError, DataError
+from semcom_exp.schema.data import Ucf101Config
 
 log = logging.getLogger(__name__)
+_DEFAULTS = Ucf101Config()  # the readers' defaults are the config's (semcom_exp/schema/data.py)
 
 SUBSETS = ("train", "test")
 TEXT_STYLES = ("words", "name")
@@ -156,11 +158,11 @@ class UCF101Dataset(ReportsSkips):
         self,
         root: str | Path,
         *,
-        split: int = 1,
+        split: int = _DEFAULTS.split,
         subsets: Sequence[str] | None = ("train", "test"),
-        text: str = "words",
-        on_error: str = "raise",
-        verify: str = "header",
+        text: str = _DEFAULTS.text,
+        on_error: str = _DEFAULTS.on_error,
+        verify: str = _DEFAULTS.verify,
         synthetic: bool = False,
     ):
         self._errors = OnError(on_error)
@@ -349,13 +351,6 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
 
 def open_ucf101(data_cfg: Mapping[str, Any], cache: Any = None) -> UCF101Dataset:
     """`data.reader` for `data=ucf101`: a real copy at `data.root`, or the synthetic set."""
-    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root)
-    return UCF101Dataset(
-        root,
-        split=cfg.get("split", 1),
-        subsets=cfg.get("subsets") or list(SUBSETS),
-        text=cfg.get("text", "words"),
-        on_error=cfg.get("on_error", "raise"),
-        verify=cfg.get("verify", "header"),
-        synthetic=synthetic,
-    )
+    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root, Ucf101Config)
+    keys = ("split", "subsets", "text", "on_error", "verify")
+    return UCF101Dataset(root, synthetic=synthetic, **{k: cfg[k] for k in keys})

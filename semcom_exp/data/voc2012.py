@@ -43,8 +43,10 @@ from semcom_exp.data.common import (
 )
 from semcom_exp.data.layouts import VOC_CLASSES
 from semcom_exp.errors import ConfigError, DataError
+from semcom_exp.schema.data import Voc2012Config
 
 log = logging.getLogger(__name__)
+_DEFAULTS = Voc2012Config()  # the readers' defaults are the config's (semcom_exp/schema/data.py)
 
 IMAGE_SETS = ("Main", "Segmentation", "Action", "Layout")
 LAYOUT_HELP = (
@@ -211,11 +213,11 @@ class VOC2012Dataset(ReportsSkips):
         self,
         root: str | Path,
         *,
-        split: str | Sequence[str] = "trainval",
-        image_set: str = "Main",
-        on_error: str = "raise",
-        verify: str = "header",
-        include_difficult: bool = True,
+        split: str | Sequence[str] = _DEFAULTS.split,
+        image_set: str = _DEFAULTS.image_set,
+        on_error: str = _DEFAULTS.on_error,
+        verify: str = _DEFAULTS.verify,
+        include_difficult: bool = _DEFAULTS.include_difficult,
         synthetic: bool = False,
     ):
         self._errors = OnError(on_error)
@@ -344,13 +346,6 @@ def synthetic_root(synth_cfg: Mapping[str, Any] | None, cache: Any) -> Path:
 
 def open_voc2012(data_cfg: Mapping[str, Any], cache: Any = None) -> VOC2012Dataset:
     """`data.reader` for `data=voc2012`: a real copy at `data.root`, or the synthetic set."""
-    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root)
-    return VOC2012Dataset(
-        root,
-        split=cfg.get("split") or "trainval",
-        image_set=cfg.get("image_set") or "Main",
-        on_error=cfg.get("on_error", "raise"),
-        verify=cfg.get("verify", "header"),
-        include_difficult=cfg.get("include_difficult", True),
-        synthetic=synthetic,
-    )
+    cfg, root, synthetic = root_or_synthetic(data_cfg, cache, synthetic_root, Voc2012Config)
+    keys = ("split", "image_set", "on_error", "verify", "include_difficult")
+    return VOC2012Dataset(root, synthetic=synthetic, **{k: cfg[k] for k in keys})

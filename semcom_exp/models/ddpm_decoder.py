@@ -27,7 +27,10 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 
+from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError, TrainingDivergedError
+from semcom_exp.schema import checked
+from semcom_exp.schema.model import DdpmDecoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +204,8 @@ class DiffusionDecoder(L.LightningModule):
         """
         if role not in ROLES:
             raise ConfigError("role", f"got {role!r}; use one of {ROLES}")
-        T = int(cfg.get("num_train_timesteps", 1000))
-        k_max = int(cfg.get("max_offload_steps", 650))
+        cfg = to_plain(checked(DdpmDecoderConfig, cfg, "model"))  # the schema's defaults
+        T, k_max = int(cfg["num_train_timesteps"]), int(cfg["max_offload_steps"])
         if not 0 < k_max < T:
             raise ConfigError("model.max_offload_steps", f"got {k_max}; must be in 1..{T - 1}")
         keys = (
@@ -224,7 +227,7 @@ class DiffusionDecoder(L.LightningModule):
             "ema_decay",
             "channels_last",
         )
-        kwargs = {k: cfg[k] for k in keys if k in cfg and cfg[k] is not None}
+        kwargs = {k: cfg[k] for k in keys if cfg[k] is not None}  # None: the model's own choice
         for k in ("block_out_channels", "down_block_types", "up_block_types"):
             if k in kwargs:
                 kwargs[k] = list(kwargs[k])

@@ -31,8 +31,11 @@ import torch
 
 from semcom_exp.errors import ConfigError, TrainingDivergedError
 from semcom_exp.hub import load_offline, offline_source
+from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import LKB_ADAPTERS
 from semcom_exp.schema.experiments import TRAINED_ADAPTERS as TRAINED
+from semcom_exp.schema.model import LoraConfig as LoraSettings
+from semcom_exp.schema.model import VirtualTokensConfig
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,14 @@ def lora_targets(model) -> list[str] | str:
     return "all-linear"
 
 
+#: each trained adapter's settings node (model.prompt_tuning, model.prefix_tuning, model.lora)
+ADAPTER_SCHEMA = {
+    "prompt_tuning": VirtualTokensConfig,
+    "prefix_tuning": VirtualTokensConfig,
+    "lora": LoraSettings,
+}
+
+
 def attach_adapter(model, kind: str, cfg: Mapping[str, Any]):
     """Wrap ``model`` in a fresh peft adapter of ``kind``; only the adapter's params train."""
     from peft import (
@@ -141,29 +152,30 @@ def attach_adapter(model, kind: str, cfg: Mapping[str, Any]):
         get_peft_model,
     )
 
+    if kind not in ADAPTER_SCHEMA:
+        raise ConfigError(
+            "adapter", f"cannot train adapter {kind!r}; trainable ones: {TRAINED_ADAPTERS}"
+        )
+    node = checked(ADAPTER_SCHEMA[kind], cfg, f"model.{kind}")  # the schema's defaults
     if kind == "prompt_tuning":
         pc = PromptTuningConfig(
             task_type=TaskType.CAUSAL_LM,
-            num_virtual_tokens=int(cfg.get("num_virtual_tokens", 8)),
+            num_virtual_tokens=int(node.num_virtual_tokens),
             prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
         )
     elif kind == "prefix_tuning":
         pc = PrefixTuningConfig(
-            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=int(cfg.get("num_virtual_tokens", 8))
-        )
-    elif kind == "lora":
-        targets = cfg.get("target_modules") or lora_targets(model)
-        pc = LoraConfig(
-            task_type=TaskType.CAUSAL_LM,
-            r=int(cfg.get("r", 8)),
-            lora_alpha=int(cfg.get("alpha", 16)),
-            lora_dropout=float(cfg.get("dropout", 0.0)),
-            target_modules=list(targets) if not isinstance(targets, str) else targets,
-            fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2",
+            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=int(node.num_virtual_tokens)
         )
     else:
-        raise ConfigError(
-            "adapter", f"cannot train adapter {kind!r}; trainable ones: {TRAINED_ADAPTERS}"
+        targets = node.target_modules or lora_targets(model)
+        pc = LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=int(node.r),
+            lora_alpha=int(node.alpha),
+            lora_dropout=float(node.dropout),
+            target_modules=list(targets) if not isinstance(targets, str) else targets,
+            fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2",
         )
     return get_peft_model(model, pc)
 

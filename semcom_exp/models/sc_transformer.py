@@ -380,7 +380,7 @@ class SCTransformer(L.LightningModule):
             train_steps=int(cfg["train_steps"]),
             snr_db_range=snr_range(cfg["snr_db_range"]),
             train_csi=str(cfg["train_csi"]),
-            freeze_encoder=bool(cfg.get("freeze_encoder", False)),
+            freeze_encoder=bool(cfg["freeze_encoder"]),
             link=link,
             seed=seed,
         )

@@ -19,6 +19,11 @@ from semcom_exp.schema.fields import (
     snr_db,
 )
 
+#: the LAM-MSC authors' 5-tap power-delay profile (channel_nets.py): gains in dB at delays in
+#: samples at the rate K * subcarrier spacing
+AUTHORS_GAINS_DB = (0.0, -8.0, -17.0, -21.0, -25.0)
+AUTHORS_DELAYS = (0, 3, 5, 6, 8)
+
 
 @dataclass
 class AwgnConfig:
@@ -70,7 +75,7 @@ class OfdmConfig:
     num_subcarriers: int = setting(64, positive_int)  # FFT size K
     num_ofdm_symbols: int = setting(8, positive_int)  # S
     cp_length: int = setting(16, non_negative_int)  # samples; every delay must be <= cp_length
-    pdp_gains_db: Any = setting([0, -8, -17, -21, -25])
-    pdp_delays: Any = setting([0, 3, 5, 6, 8])  # samples at the rate K * subcarrier spacing
+    pdp_gains_db: Any = setting([int(g) for g in AUTHORS_GAINS_DB])  # ints, as composed so far
+    pdp_delays: Any = setting(list(AUTHORS_DELAYS))  # samples at the rate K * subcarrier spacing
     pilots: PilotsConfig = node(PilotsConfig)
     lmmse_assumed: LmmseAssumedConfig = node(LmmseAssumedConfig)

@@ -236,7 +236,7 @@ class TextCorpusConfig:
     corpus: str = "embedded"
     # embedded: training sentences (+ num_test held out, all distinct)
     num_sentences: int = setting(4000, positive_int)
-    num_test: int = setting(300, positive_int)
+    num_test: int = setting(300, int_at_least(2))  # >= 2: the shuffled-pair chance level
     seed: int = setting(0, non_negative_int)  # sentence draw and train/test split
     text_column: str = "text"  # real corpora: the text field, dotted for nested (translation.en)
     config_name: str | None = None  # hub data set config (e.g. en-fr)

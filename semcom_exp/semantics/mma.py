@@ -28,15 +28,15 @@ from typing import Any, Protocol
 import numpy as np
 from omegaconf import DictConfig
 
-from semcom_exp.config_utils import as_dict
 from semcom_exp.data.common import resample
 from semcom_exp.errors import ConfigError
 from semcom_exp.hub import load_offline
+from semcom_exp.schema import checked
+from semcom_exp.schema.mma import MmaConfig
 
 log = logging.getLogger(__name__)
 
 MODALITIES = ("image", "audio", "video")
-BACKENDS = ("oracle", "hf")
 JOIN = "; "  # between the captions of a video's frames
 
 # What to download when a model is missing (examples for the error message).
@@ -234,32 +234,24 @@ def build_mma(modality: str, mma_cfg: Mapping[str, Any] | DictConfig) -> MMABack
     """
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; use one of {list(MODALITIES)}")
-    cfg = as_dict(mma_cfg)
-    node = as_dict(cfg.get(modality)) or {"backend": "oracle"}
-    backend = node.get("backend", "oracle")
-    key = f"mma.{modality}"
-    if backend not in BACKENDS:
-        raise ConfigError(f"{key}.backend", f"expected one of {list(BACKENDS)}, got {backend!r}")
-    if backend == "oracle":
+    cfg = checked(MmaConfig, mma_cfg, "mma")  # the schema's defaults and checks
+    node, key = cfg[modality], f"mma.{modality}"
+    if node.backend == "oracle":
         return OracleBackend(modality)
-    device = resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg.device)
     if modality == "audio":
         backend_obj: MMABackend = HFAudioBackend(
-            node.get("model"), f"{key}.model", node.get("chunk_length_s"), device
+            node.model, f"{key}.model", node.chunk_length_s, device
         )
     else:
         captioner = ImageCaptioner(
-            node.get("model"),
-            f"{key}.model",
-            node.get("max_new_tokens", 20),
-            node.get("num_beams", 1),
-            device,
+            node.model, f"{key}.model", node.max_new_tokens, node.num_beams, device
         )
         if modality == "image":
             backend_obj = HFImageBackend(captioner)
         else:
-            backend_obj = HFVideoBackend(captioner, node.get("frames", 1))
-    log.info("MMA %s: hf model %s on %s", modality, node.get("model"), device)
+            backend_obj = HFVideoBackend(captioner, node.frames)
+    log.info("MMA %s: hf model %s on %s", modality, node.model, device)
     return backend_obj
 
 
@@ -312,15 +304,15 @@ class TextToImage:
 
 def build_text_to_image(mma_cfg: Mapping[str, Any] | DictConfig) -> TextToImage:
     """The receiver's text -> image model from ``mma.text_to_image`` (a diffusers folder)."""
-    cfg = as_dict(mma_cfg)
-    node = as_dict(cfg.get("text_to_image")) or {}
+    cfg = checked(MmaConfig, mma_cfg, "mma")
+    node = cfg.text_to_image
     return TextToImage(
-        node.get("model"),
+        node.model,
         "mma.text_to_image.model",
-        node.get("num_inference_steps", 25),
-        node.get("guidance_scale", 7.5),
-        node.get("height"),
-        node.get("width"),
-        node.get("seed", 0),
-        resolve_device(cfg.get("device", "auto")),
+        node.num_inference_steps,
+        node.guidance_scale,
+        node.height,
+        node.width,
+        node.seed,
+        resolve_device(cfg.device),
     )

@@ -174,8 +174,8 @@ def decoder_plan(
     says how each receiver's local model starts; ``m2gsc.local_steps`` = 0 with ``shared`` /
     ``pooled`` means that model serves every receiver as is."""
     shared = DecoderJob("shared", steps=cfg.m2gsc.get("shared_steps"))
-    how = str(cfg.m2gsc.get("local_init", "scratch"))
-    steps = int(cfg.m2gsc.get("local_steps", cfg.model.train_steps))
+    how = str(cfg.m2gsc.local_init)
+    steps = int(cfg.m2gsc.local_steps)
     lr = cfg.m2gsc.get("local_lr")
     per_rx = [DecoderJob("local", r.name, steps, lr) for r in receivers]
     if how == "scratch":
@@ -211,7 +211,7 @@ def train_decoders(
     time in that many processes instead (two: 1.9x, ``make bench``). The stages write the same cache, so the parent
     then loads them like any cached stage.
     """
-    workers = int(cfg.m2gsc.get("train_workers", 1))
+    workers = int(cfg.m2gsc.train_workers)
     out: dict[str, Decoder] = {}
     for wave in decoder_plan(cfg, ctx, receivers, data_key):
         todo = [

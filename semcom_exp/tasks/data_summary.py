@@ -15,7 +15,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             "data", "task=data_summary needs a data set: data=ua_detrac (or another name)"
         )
     dataset = open_dataset(cfg.data, ctx.cache)
-    n_examples = int(cfg.get("num_examples", 5))
+    n_examples = int(cfg.num_examples)
     examples = [dataset.semantic_text(i) for i in range(min(n_examples, len(dataset)))]
     rows = [{"index": i, "text": t} for i, t in enumerate(examples)]
     extras = getattr(dataset, "summary_extras", None)  # reader facts, e.g. audio_source

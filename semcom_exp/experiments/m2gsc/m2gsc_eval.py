@@ -111,7 +111,7 @@ def evaluate(
     and ``score`` (SSIM / PSNR / LPIPS) for the run's profile."""
     T = shared.num_train_timesteps
     ts = inference_timesteps(int(cfg.model.num_inference_steps), T)
-    step = ReverseStep(str(cfg.model.get("sampler", "ddpm")), shared.scheduler.config)
+    step = ReverseStep(str(cfg.model.sampler), shared.scheduler.config)
     timings = timings if timings is not None else {}
     scorer = ImageScorer(str(cfg.m2gsc.lpips_net), timings)
     evals = [r.sets["eval"] for r in receivers]
