@@ -104,3 +104,31 @@ def test_bad_override_exits_2_with_one_line_and_writes_no_cache(tmp_path: Path, 
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     cache = tmp_path / "cache"
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_a_misspelled_key_in_a_users_experiment_file_is_refused(tmp_path: Path):
+    """A researcher's own experiment file (``--config-dir``) with a typo: Hydra refuses it
+    while composing (the schema is struct), reported in the one-line form, exit 2."""
+    mine = tmp_path / "conf" / "experiment"
+    mine.mkdir(parents=True)
+    (mine / "mine.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - /experiment/quickstart\n  - _self_\n"
+        "m2gsc:\n  num_recievers: 2\n"
+    )
+    proc = run_cli("--config-dir", str(tmp_path / "conf"), "experiment=mine", tmp=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "m2gsc.num_recievers" in lines[0], lines
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cfg_job_shows_the_schema_defaults(tmp_path: Path):
+    """The option files hold no values: what --cfg job prints comes from the schema."""
+    proc = run_cli("--cfg", "job", "experiment=lam_msc/cge", tmp=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cfg = OmegaConf.create(proc.stdout)
+    from semcom_exp.schema.model import CgeConfig
+
+    assert cfg.model.width == CgeConfig.width and cfg.model.base == CgeConfig.base
+    assert cfg.cge.estimators[0] == "ls" and cfg.channel.kind == "ofdm"

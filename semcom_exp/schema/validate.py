@@ -10,6 +10,7 @@ A failure is a ConfigError naming the key (exit 2, one line), and nothing is wri
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -35,17 +36,38 @@ def validate_config(cfg: DictConfig) -> None:
 def checked(cls: type, node: Any, key: str, root: Any = None) -> DictConfig:
     """``node`` (a mapping, a config node or None) as a checked ``cls`` node: its defaults
     filled in, every check run; ConfigError naming ``key.<field>`` otherwise."""
-    try:
-        typed = OmegaConf.merge(OmegaConf.structured(cls), to_plain(node) or {})
-    except OmegaConfBaseException as exc:
-        where = f"{key}.{exc.full_key}" if getattr(exc, "full_key", None) else key
-        raise ConfigError(where, str(getattr(exc, "msg", exc)).splitlines()[0]) from None
+    typed = _typed(cls, node, key)
     _check_node(typed, f"{key}.", root, cls)
     return typed
 
 
-def _check_node(node: DictConfig, prefix: str, root: Any, cls: Any = None) -> None:
-    cls = cls or OmegaConf.get_type(node)
+def _typed(cls: type, node: Any, key: str) -> DictConfig:
+    """``node`` merged into ``cls``'s defaults: unknown keys and wrong types are ConfigErrors."""
+    try:
+        return OmegaConf.merge(OmegaConf.structured(cls), to_plain(node) or {})
+    except OmegaConfBaseException as exc:
+        where = f"{key}.{exc.full_key}" if getattr(exc, "full_key", None) else key
+        raise ConfigError(where, str(getattr(exc, "msg", exc)).splitlines()[0]) from None
+
+
+def _node_type(parent: Any, key: str) -> type | None:
+    """The dataclass a parent's field declares for ``key`` (``X`` or ``X | None``), if any: an
+    untyped node there (placed without its schema) is still checked against it."""
+    if not dataclasses.is_dataclass(parent):
+        return None
+    hint = typing.get_type_hints(parent).get(key)
+    for t in (hint, *typing.get_args(hint)):
+        if isinstance(t, type) and dataclasses.is_dataclass(t):
+            return t
+    return None
+
+
+def _check_node(node: DictConfig, prefix: str, root: Any, declared: Any = None) -> None:
+    cls = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(cls) and declared is not None and prefix:
+        node, cls = _typed(declared, node, prefix.rstrip(".")), declared  # placed untyped
+    elif not dataclasses.is_dataclass(cls):
+        cls = declared
     fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
     if fields:
         unknown = sorted(
@@ -58,7 +80,7 @@ def _check_node(node: DictConfig, prefix: str, root: Any, cls: Any = None) -> No
             continue
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_none():
-            _check_node(child, f"{prefix}{key}.", root)
+            _check_node(child, f"{prefix}{key}.", root, _node_type(cls, str(key)))
             continue
         field = fields.get(str(key))
         check = field.metadata.get("check") if field is not None else None
