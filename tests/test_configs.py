@@ -132,3 +132,24 @@ def test_cfg_job_shows_the_schema_defaults(tmp_path: Path):
 
     assert cfg.model.width == CgeConfig.width and cfg.model.base == CgeConfig.base
     assert cfg.cge.estimators[0] == "ls" and cfg.channel.kind == "ofdm"
+
+
+def test_slurm_jobs_are_named_after_the_experiment_and_requeued():
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = compose_cfg("experiment=lam_msc/cge", "hydra/launcher=slurm")
+    HydraConfig.instance().set_config(cfg)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.name == "lam_msc/cge"  # not __main__
+    assert launcher.max_num_timeout > 0  # a job killed at its time limit is requeued
+
+
+def test_a_machines_own_settings_come_from_an_uncommitted_local_config(tmp_path: Path):
+    """``conf/local/default.yaml`` (gitignored) or a --config-dir's local/default.yaml."""
+    local = tmp_path / "conf" / "local"
+    local.mkdir(parents=True)
+    (local / "default.yaml").write_text("# @package _global_\nseed: 7\n")
+    proc = run_cli("--cfg", "job", "--config-dir", str(tmp_path / "conf"), tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert OmegaConf.create(proc.stdout).seed == 7
