@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from semcom_exp.errors import ConfigError
-from semcom_exp.hub import load_offline
+from semcom_exp.hub import ModelLookup
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,13 @@ def load_sentence_model(model: str, cache_dir: str | Path | None = None, device:
 
     if model.lower() in _PACKAGED:
         return SentenceTransformer(str(packaged_minilm_path(cache_dir)), device=device)
-    return load_offline(
-        model,
-        lambda source: SentenceTransformer(source, device=device),
+    return ModelLookup(
         key="text_model",
         what="a sentence-transformers model",
         suggest="sentence-transformers/all-mpnet-base-v2",
         otherwise=f"or use the default {DEFAULT_MODEL!r}",
         error=TextModelUnavailable,
-    )
+    ).load(model, lambda source: SentenceTransformer(source, device=device))
 
 
 def derangement(n: int, seed: int) -> np.ndarray:

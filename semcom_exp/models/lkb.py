@@ -30,7 +30,7 @@ import lightning as L
 import torch
 
 from semcom_exp.errors import ConfigError, TrainingDivergedError
-from semcom_exp.hub import load_offline, offline_source
+from semcom_exp.hub import ModelLookup
 from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import LKB_ADAPTERS
 from semcom_exp.schema.experiments import TRAINED_ADAPTERS as TRAINED
@@ -88,8 +88,8 @@ def tiny_gpt2(
     return GPT2LMHeadModel(config)
 
 
-def _lm_help(key: str) -> dict[str, Any]:
-    return dict(
+def _lm_lookup(key: str) -> ModelLookup:
+    return ModelLookup(
         key=key,
         what="a Hugging Face causal LM: config.json, weights, tokenizer files",
         suggest="HUB_ID",
@@ -101,7 +101,7 @@ def _lm_help(key: str) -> dict[str, Any]:
 def preflight_lm(name_or_path: str, key: str = "model.lm") -> None:
     """Fail fast, before any training, when the LM cannot be found offline."""
     if str(name_or_path) != TINY:
-        offline_source(name_or_path, **_lm_help(key))
+        _lm_lookup(key).source(name_or_path)
 
 
 def load_causal_lm(name_or_path: str, key: str = "model.lm"):
@@ -112,7 +112,7 @@ def load_causal_lm(name_or_path: str, key: str = "model.lm"):
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
         return AutoModelForCausalLM.from_pretrained(source, local_files_only=True), tokenizer
 
-    model, tokenizer = load_offline(name_or_path, load, **_lm_help(key))
+    model, tokenizer = _lm_lookup(key).load(name_or_path, load)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

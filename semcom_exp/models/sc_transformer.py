@@ -45,7 +45,7 @@ from torch import nn
 from semcom_exp.channels import complex_to_real, normalize_power, real_to_complex, snr_range
 from semcom_exp.config_utils import to_plain
 from semcom_exp.errors import ConfigError
-from semcom_exp.hub import load_offline, offline_source
+from semcom_exp.hub import ModelLookup
 from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_tokenizer import HFTokenizer, SCTokenizer, WordTokenizer
 from semcom_exp.schema import checked
@@ -104,7 +104,7 @@ class HFEncoder(nn.Module):
         ).last_hidden_state
 
 
-ENCODER_HELP = dict(
+ENCODER = ModelLookup(
     key="model.encoder",
     what=f"a Hugging Face encoder; the paper uses BERT-base, {BERT_HINT}",
     suggest=BERT_HINT,
@@ -120,13 +120,13 @@ def load_pretrained(name: str) -> tuple[nn.Module, Any]:
         tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
         return AutoModel.from_pretrained(source, local_files_only=True), tok
 
-    return load_offline(name, load, **ENCODER_HELP)
+    return ENCODER.load(name, load)
 
 
 def preflight_encoder(name: str | None) -> None:
     """Fail fast (before any training) when ``model.encoder`` cannot be found offline."""
     if name:
-        offline_source(name, **ENCODER_HELP)
+        ENCODER.source(name)
 
 
 def tiny_bert(words: WordTokenizer, spec: Mapping[str, Any]) -> tuple[nn.Module, Any]:

@@ -30,7 +30,7 @@ from omegaconf import DictConfig
 
 from semcom_exp.data.common import resample
 from semcom_exp.errors import ConfigError
-from semcom_exp.hub import load_offline
+from semcom_exp.hub import ModelLookup
 from semcom_exp.schema import checked
 from semcom_exp.schema.mma import MmaConfig
 
@@ -61,18 +61,16 @@ class MMABackend(Protocol):
 
 
 def _load(key: str, name: Any, what: str, loader: Callable[[str], Any]) -> Any:
-    """``loader(folder)`` for a local folder or a cached hub id (``load_offline``), the error
+    """``loader(folder)`` for a local folder or a cached hub id (``ModelLookup``), the error
     suggesting a model of this kind and, for a modality, the oracle backend."""
     node = key.rsplit(".", 1)[0]
     oracle = node.split(".")[-1] in MODALITIES
-    return load_offline(
-        name,
-        loader,
-        key=key,
-        what=what,
+    return ModelLookup(
+        key,
+        what,
         suggest=HUB_EXAMPLES.get(key.split(".")[1], "ORG/MODEL"),
         otherwise=f"or {node}.backend=oracle for the data set's own text" if oracle else "",
-    )
+    ).load(name, loader)
 
 
 def resolve_device(device: Any) -> str:

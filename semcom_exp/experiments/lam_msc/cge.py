@@ -47,12 +47,6 @@ def check_cge_config(cfg: DictConfig) -> None:
     validate_channel_config(cfg.channel)
 
 
-# ------------------------------------------------------------------------------- data
-
-
-# ------------------------------------------------------------------------------ stage 1
-
-
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) the generators, evaluate every estimator over the SNR grid."""

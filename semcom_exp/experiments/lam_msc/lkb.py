@@ -55,15 +55,6 @@ def check_lkb_config(cfg: DictConfig) -> None:
     M.preflight_lm(cfg.model.lm, "model.lm")
 
 
-# ------------------------------------------------------------------------------ stage 1
-
-
-# ------------------------------------------------------------------------------ stage 2
-
-
-# ------------------------------------------------------------------------------ stage 3
-
-
 # ------------------------------------------------------------------------------ stage 4
 def evaluate_user(
     model, tokenizer, persona: P.Persona, kind: str, sim: TextSimilarity, cfg: DictConfig,

@@ -54,15 +54,6 @@ log = logging.getLogger(__name__)
 NUM_EXAMPLES = 3  # recovered sentences kept per (seed, channel, csi, SNR) in examples.csv
 
 
-# ------------------------------------------------------------------------------ checks
-
-
-# ------------------------------------------------------------------------------- stage 3
-
-
-# ---------------------------------------------------------------------------- scoring
-
-
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) the SC model of every channel kind, evaluate the (channel, csi, SNR) grid."""

@@ -48,9 +48,6 @@ def check_m2gsc_config(cfg: DictConfig) -> None:
     DiffusionDecoder.from_config(model_config(cfg), role="local")  # its own checks, no work
 
 
-# -------------------------------------------------------------------------- stages 2, 3
-
-
 # --------------------------------------------------------------------------------- run
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     """Train (or reuse) every decoder, evaluate the (k, SNR, hand-off) grid, write the tables."""
