@@ -4,11 +4,15 @@ from omegaconf import OmegaConf
 
 __version__ = "0.1.0"
 
+
 # `${semcom_run_name:${task},${hydra:runtime.choices.experiment}}` (conf/config.yaml): a run is
-# named after its experiment (the path Hydra chose under conf/experiment), a task after itself.
-OmegaConf.register_new_resolver(
-    "semcom_run_name", lambda task, experiment: experiment if task == "run" else task, replace=True
-)
+# named after its experiment (the path Hydra chose under conf/experiment), a preflight after the
+# experiment it checks, collect / data_summary after themselves.
+def _run_name(task: str, experiment: str) -> str:
+    return {"run": experiment, "preflight": f"preflight/{experiment}"}.get(task, task)
+
+
+OmegaConf.register_new_resolver("semcom_run_name", _run_name, replace=True)
 
 # The typed config schema, in Hydra's ConfigStore before anything composes (conf/ extends it).
 from semcom_exp.schema import register as _register_schema  # noqa: E402

@@ -110,7 +110,9 @@ def run(cfg: DictConfig) -> float | None:
         raise ConfigError("pipeline", "the selected experiment names no pipeline")
     key = "task" if task != "run" else "pipeline"
     if task != "run" and importlib.util.find_spec(f"semcom_exp.tasks.{task}") is None:
-        raise ConfigError("task", f"unknown task {task!r}; use run, collect or data_summary")
+        raise ConfigError(
+            "task", f"unknown task {task!r}; use run, preflight, collect or data_summary"
+        )
     try:
         pipeline = get_method(target)
     except ImportError as exc:

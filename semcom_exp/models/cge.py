@@ -348,14 +348,22 @@ class CgeEstimator:
     """A trained generator as a channel estimator: ``est(obs, no=None) -> H_hat (B, S, K)``.
 
     Same interface as the channel layer's estimators (``no`` overrides ``obs.no``); runs the
-    generator in eval mode without gradients, on the observation's device, in chunks.
+    generator in eval mode without gradients, in chunks, on ``device`` (default: the
+    observation's), and returns the estimate on the observation's device.
     """
 
-    def __init__(self, model: CgeModel, name: str = "cgan", chunk: int = 4096) -> None:
+    def __init__(
+        self,
+        model: CgeModel,
+        name: str = "cgan",
+        chunk: int = 4096,
+        device: torch.device | str | None = None,
+    ) -> None:
         self.model = model.eval()
         self.name = name
         self.assumed = None
         self.chunk = int(chunk)
+        self.device = None if device is None else torch.device(device)
 
     @torch.no_grad()
     def __call__(
@@ -374,10 +382,12 @@ class CgeEstimator:
         else:
             no_t = torch.as_tensor(no, dtype=y.real.dtype, device=y.device)
             no_t = no_t.expand(y.shape[0]) if no_t.dim() == 0 else no_t
-        self.model.to(y.device)
-        ls = obs.ls_grid()
+        dev = self.device or y.device
+        self.model.to(dev)
+        ls = obs.ls_grid().to(dev)
+        no_t = no_t.to(dev)
         outs = [
-            self.model(ls[i : i + self.chunk], no_t[i : i + self.chunk].to(y.device))
+            self.model(ls[i : i + self.chunk], no_t[i : i + self.chunk])
             for i in range(0, y.shape[0], self.chunk)
         ]
-        return torch.cat(outs).to(y.dtype)
+        return torch.cat(outs).to(device=y.device, dtype=y.dtype)

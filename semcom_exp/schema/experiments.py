@@ -374,12 +374,23 @@ class PathsConfig:
 
 
 @dataclass
+class PreflightConfig:
+    """``task=preflight`` (semcom_exp.preflight): how much of the real work it runs."""
+
+    steps: int = setting(3, positive_int)  # training steps per model (the first is warm-up)
+    eval_steps: int = setting(3, positive_int)  # sampling steps / evaluation batches per part
+    # also project the wall time on a device this many times faster than this one
+    speedup: float | None = setting(None, optional(number_in(0, open_low=True)))
+
+
+@dataclass
 class RootConfig:
     """The root: ``python -m semcom_exp experiment=NAME key=value ...``. Its settings compose
     from ``root_defaults()``; a slot is absent until a group option or an experiment fills it."""
 
-    task: str = setting("run", one_of("run", "collect", "data_summary"))
-    # the chosen experiment's path under conf/experiment (a task's name for task != run)
+    task: str = setting("run", one_of("run", "preflight", "collect", "data_summary"))
+    # the chosen experiment's path under conf/experiment (preflight/EXPERIMENT for task=preflight,
+    # a task's own name for collect and data_summary)
     experiment_name: str = "${semcom_run_name:${task},${hydra:runtime.choices.experiment}}"
     seed: int = setting(0, non_negative_int)  # always applied, 0 included
     force: bool = False  # recompute every cached stage this run touches
@@ -395,6 +406,7 @@ class RootConfig:
     handoff: Any = setting(None, optional(list_of(one_of("plain", "snr_aware"))))
     seeds: Any = setting(None, optional(list_of(non_negative_int)))
     paths: PathsConfig = node(PathsConfig)
+    preflight: PreflightConfig = node(PreflightConfig)
     # group nodes, present once a group option or an experiment places them (trainer, logger,
     # callbacks: Lightning's own keyword arguments; channel, data, model, mma: typed by option)
     trainer: Any = slot()

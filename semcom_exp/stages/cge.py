@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list, snr_range
 from semcom_exp.config_utils import as_dict, to_plain
+from semcom_exp.distributed import eval_device
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
 from semcom_exp.schema import checked
@@ -296,7 +297,8 @@ def load_cge_estimator(
     """
     m = check_model_config(cfg_cge, prefix)
     model, _ = train_generator(m, channel_cfg, m["loss"], cache, run_cfg, prefix)
-    return CgeEstimator(model, name=ESTIMATOR_OF_LOSS[m["loss"]])
+    trainer = None if run_cfg is None else run_cfg.get("trainer")
+    return CgeEstimator(model, name=ESTIMATOR_OF_LOSS[m["loss"]], device=eval_device(trainer))
 
 
 def read_training_outputs(
