@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -155,10 +156,12 @@ class Preflight:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     # -------------------------------------------------------------- configs for the stages
-    def shrunk(self, overrides: dict[str, Any]) -> DictConfig:
-        """A copy of the config with ``overrides`` (dotted keys): fewer steps and data, the
-        same sizes; the step timer in the callbacks group; no loggers, no progress bars."""
-        small = OmegaConf.create(OmegaConf.to_container(self.cfg, resolve=True))
+    def shrunk(self, overrides: dict[str, Any], base: DictConfig | None = None) -> DictConfig:
+        """A copy of ``base`` (default: the experiment's config) with ``overrides`` (dotted
+        keys): fewer steps and data, the same sizes; the step timer in the callbacks group;
+        no loggers, no progress bars."""
+        source = self.cfg if base is None else base
+        small = OmegaConf.create(OmegaConf.to_container(source, resolve=True))
         for key, value in overrides.items():
             OmegaConf.update(small, key, value, force_add=True)
         small.logger = {}
@@ -240,3 +243,91 @@ class Preflight:
     def note(self, part: str, text: str) -> None:
         """A row that only says something (a stand-in model, an unmeasured part)."""
         self.rows.append({"part": part, "kind": "note", "note": text})
+
+
+# ------------------------------------------------------------------ stand-in models
+#: Architectures of the pretrained models the paper configs name by folder, for a stand-in
+#: with random weights when the folder is absent (from each model's published config.json).
+STAND_INS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bert-base-uncased": (
+        "bert",
+        {
+            "vocab_size": 30522,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "max_position_embeddings": 512,
+        },
+    ),
+    "Qwen2.5-0.5B-Instruct": (
+        "qwen2",
+        {
+            "vocab_size": 151936,
+            "hidden_size": 896,
+            "intermediate_size": 4864,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 14,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 32768,
+            "tie_word_embeddings": True,
+            "rope_theta": 1000000.0,
+            "rms_norm_eps": 1e-6,
+        },
+    ),
+}
+
+
+def _write_stand_in(kind: str, sizes: dict[str, Any], words: list[str], folder: Path) -> None:
+    """A loadable Hugging Face folder: random weights of the architecture + a word-level
+    tokenizer over ``words`` made offline (ids below the architecture's vocabulary size)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "bert":
+        from transformers import BertConfig, BertModel, BertTokenizerFast
+
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        vocab = specials + [w for w in dict.fromkeys(words) if w not in specials]
+        vocab = vocab[: sizes["vocab_size"]]
+        (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+        BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+        BertModel(BertConfig(**sizes)).save_pretrained(folder)
+        return
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from semcom_exp.models.lkb import word_tokenizer
+
+    tokenizer = word_tokenizer(list(dict.fromkeys(words))[: sizes["vocab_size"] - 8])
+    config = AutoConfig.for_model(
+        kind, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **sizes
+    )
+    tokenizer.save_pretrained(folder)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+
+
+def with_stand_ins(
+    cfg: DictConfig, pf: Preflight, keys: list[str], words: Callable[[], list[str]]
+) -> DictConfig:
+    """``cfg`` with every model folder at ``keys`` that is absent here replaced by a stand-in
+    (same architecture, random weights, corpus tokenizer) in the throw-away cache, and a note
+    row saying so. A folder that exists, a hub id, or an architecture not in STAND_INS is
+    left as it is (the run's own check then says what is missing)."""
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    for key in keys:
+        name = OmegaConf.select(out, key)
+        if not name or Path(str(name)).expanduser().exists():
+            continue
+        known = STAND_INS.get(Path(str(name)).name)
+        if known is None:
+            continue
+        kind, sizes = known
+        folder = pf.ctx.cache.root / "stand_ins" / Path(str(name)).name
+        if not folder.is_dir():
+            _write_stand_in(kind, sizes, words(), folder)
+        OmegaConf.update(out, key, str(folder))
+        pf.note(
+            f"stand-in: {key}",
+            f"{name} is absent here: the same architecture ({kind}, random weights) with a "
+            "word-level tokenizer made from the corpus; speed and memory as the real model, "
+            "the tokenizer's sequence lengths may differ",
+        )
+    return out

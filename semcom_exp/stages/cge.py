@@ -24,6 +24,7 @@ from semcom_exp.config_utils import as_dict, to_plain
 from semcom_exp.distributed import eval_device
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
+from semcom_exp.preflight import Preflight
 from semcom_exp.schema import checked
 from semcom_exp.schema.model import CgeConfig
 from semcom_exp.seeds import derive_seed
@@ -311,3 +312,34 @@ def read_training_outputs(
     losses.insert(0, "model", name)
     summary = json.loads((path / "train_summary.json").read_text())
     return curve, losses, summary
+
+
+def preflight_generator(
+    pf: Preflight, model_cfg: Any, channel_cfg: Any, loss: str, prefix: str = "model"
+) -> CgeEstimator:
+    """``task=preflight`` of one generator: ``pf.steps`` iterations at its batch size through
+    ``train_generator`` (a throw-away cache) and its validation timed per grid on a batch's
+    worth; returns the (barely trained) estimator on the evaluation device."""
+    m = check_model_config(model_cfg, prefix)
+    name = ESTIMATOR_OF_LOSS[loss]
+    steps, every = int(m["train_steps"]), int(m["val_every_steps"])
+    small = pf.shrunk({f"{prefix}.train_steps": pf.steps, f"{prefix}.val_num_grids": 2})
+    with pf.training() as records:
+        model, _ = train_generator(
+            OmegaConf.select(small, prefix), channel_cfg, loss, pf.ctx.cache, small, prefix
+        )
+    pf.add_training(f"train: {name} generator + discriminator", records[-1], m["batch_size"], steps)
+    dev = eval_device(pf.cfg.trainer)
+    val_snrs, val_grids = [float(s) for s in m["val_snr_db"]], int(m["val_num_grids"])
+    grids = min(val_grids, int(m["batch_size"]))  # the per-grid cost, on a batch's worth
+    channel = OfdmConfig.from_cfg(channel_cfg)
+    val = BestGeneratorByValidation(validation_set(channel, val_snrs[:1], grids, 0), every, steps)
+    pf.add_timed(
+        f"train: {name} validation (per grid)",
+        lambda: val.validate(model.to(dev), 0),
+        grids,
+        (steps // every + 1) * len(val_snrs) * val_grids,
+        batch=grids,
+        note=f"{len(val_snrs)} SNRs x {val_grids} grids every {every} iterations",
+    )
+    return CgeEstimator(model, name=name, device=dev)

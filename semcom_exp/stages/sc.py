@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ from omegaconf import DictConfig
 from semcom_exp.channels import validate_channel_config
 from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data.text_corpus import TextCorpus
+from semcom_exp.distributed import eval_device
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_transformer import SCTransformer, check_model_config, preflight_encoder
+from semcom_exp.preflight import Preflight
 from semcom_exp.runner import RunContext
 from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import ScLinkConfig
@@ -187,7 +189,64 @@ def train_sc_model(
     path = ctx.cache.get_or_compute(STAGE, spec.stage_config(), VERSION, compute)
     model = SCTransformer.from_config(mcfg, corpus.train, artifact_dir=path, seed=seed)
     model.load_state_dict(torch.load(path / "model.pt", weights_only=True))
-    return model.eval(), path
+    return model.eval().to(eval_device(run_cfg.get("trainer"))), path
+
+
+def preflight_sc_model(
+    pf: Preflight, spec: ScModelSpec, corpus: TextCorpus, count: int
+) -> SCTransformer:
+    """``task=preflight`` of the SC model of ``spec``: ``pf.steps`` steps at its batch size
+    through ``train_sc_model`` (a throw-away cache); ``count`` models of this size train in
+    the full run (channel kinds x seeds). Returns the model on the evaluation device."""
+    steps = int(spec.model["train_steps"])
+    small = replace(spec, model={**spec.model, "train_steps": pf.steps})
+    with pf.training() as records:
+        model, _ = train_sc_model(small, corpus, pf.ctx, pf.shrunk({}))
+    encoder = spec.model.get("encoder") or (
+        "tiny BERT" if spec.model.get("tiny_bert") else "scratch"
+    )
+    pf.add_training(
+        "train: SC model" + (f" (one of {count})" if count > 1 else ""),
+        records[-1],
+        int(spec.model["batch_size"]),
+        steps * count,
+        note=f"{spec.kind} link, encoder {Path(str(encoder)).name}, {spec.model['max_len']} tokens",
+    )
+    return model
+
+
+def preflight_transmit(
+    pf: Preflight,
+    model: SCTransformer,
+    texts: list[str],
+    csi: str,
+    snr_db: float,
+    batch: int,
+    messages_configured: int,
+    scorer: TextScorer | None = None,
+) -> None:
+    """``task=preflight`` of the SC evaluation: ``pf.eval_steps`` batches of messages through
+    the link and the decoder, then their scoring, per message."""
+    sent = (texts * (1 + pf.eval_steps * batch // max(1, len(texts))))[: pf.eval_steps * batch]
+    ids = model.tokenizer.encode(sent)
+    pred = pf.add_timed(
+        "eval: SC link + decoder (per message)",
+        lambda: model.transmit(ids, snr_db, csi, batch),
+        len(sent),
+        messages_configured,
+        batch=batch,
+        note=f"csi={csi}, on {model.device}",
+    )
+    if scorer is not None:
+        decoded = model.tokenizer.decode(pred)
+        pf.add_timed(
+            "eval: text scoring (per message)",
+            lambda: scorer.score(decoded, sent, 0),
+            len(sent),
+            messages_configured,
+            batch=len(sent),
+            note="sentence-embedding cosine, BLEU",
+        )
 
 
 class TextScorer:

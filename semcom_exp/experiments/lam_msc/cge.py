@@ -22,7 +22,7 @@ import time
 import pandas as pd
 from omegaconf import DictConfig
 
-from semcom_exp.channels import OfdmConfig, snr_list, validate_channel_config
+from semcom_exp.channels import snr_list, validate_channel_config
 from semcom_exp.distributed import eval_device
 from semcom_exp.models.cge import CgeEstimator
 from semcom_exp.preflight import Preflight
@@ -32,11 +32,10 @@ from semcom_exp.stages.cge import (
     LOSS_OF_ESTIMATOR,
     STAGE,
     VERSION,
-    BestGeneratorByValidation,
     generator_stage_config,
+    preflight_generator,
     read_training_outputs,
     train_generator,
-    validation_set,
 )
 
 log = logging.getLogger(__name__)
@@ -95,41 +94,17 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
 
 # --------------------------------------------------------------------------- preflight
 def preflight(cfg: DictConfig, pf: Preflight) -> None:
-    """``task=preflight``: each learned estimator's generator (+ discriminator) trained for
-    ``pf.steps`` iterations at model.batch_size, its validation timed on a batch of grids, and
-    ``pf.eval_steps`` evaluation batches of cge.batch_size grids for every estimator;
-    projected onto the configured iterations, validations and SNR grid."""
+    """``task=preflight``: each learned estimator's generator (``preflight_generator``) and
+    ``pf.eval_steps`` evaluation batches of cge.batch_size grids for every estimator,
+    projected onto the configured SNR grid."""
     from semcom_exp.experiments.lam_msc.cge_eval import evaluate
 
     check_cge_config(cfg)
-    m = cfg.model
-    small = pf.shrunk({"model.train_steps": pf.steps, "model.val_num_grids": 2})
-    steps, every = int(m.train_steps), int(m.val_every_steps)
-    estimators: dict[str, CgeEstimator] = {}
-    dev = eval_device(pf.cfg.trainer)
-    learned = [n for n in cfg.cge.estimators if n in LOSS_OF_ESTIMATOR]
-    for name in learned:
-        with pf.training() as records:
-            model, _ = train_generator(
-                small.model, small.channel, LOSS_OF_ESTIMATOR[name], pf.ctx.cache, run_cfg=small
-            )
-        pf.add_training(
-            f"train: {name} generator + discriminator", records[-1], m.batch_size, steps
-        )
-        estimators[name] = CgeEstimator(model, name=name, device=dev)
-        val_snrs, val_grids = [float(s) for s in m.val_snr_db], int(m.val_num_grids)
-        grids = min(val_grids, int(m.batch_size))  # per-grid cost, measured on a batch's worth
-        val = BestGeneratorByValidation(
-            validation_set(OfdmConfig.from_cfg(cfg.channel), val_snrs[:1], grids, 0), every, steps
-        )
-        pf.add_timed(
-            f"train: {name} validation (per grid)",
-            lambda model=model, val=val: val.validate(model.to(dev), 0),
-            grids,
-            (steps // every + 1) * len(val_snrs) * val_grids,
-            batch=grids,
-            note=f"{len(val_snrs)} SNRs x {val_grids} grids every {every} iterations",
-        )
+    estimators = {
+        name: preflight_generator(pf, cfg.model, cfg.channel, LOSS_OF_ESTIMATOR[name])
+        for name in cfg.cge.estimators
+        if name in LOSS_OF_ESTIMATOR
+    }
     batch, grids = int(cfg.cge.batch_size), int(cfg.cge.num_grids)
     snrs = snr_list(cfg.channel.snr_db, "channel.snr_db")
     n = min(pf.eval_steps, -(-grids // batch))

@@ -37,11 +37,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.channels import snr_list
 from semcom_exp.config_utils import to_plain
@@ -52,6 +53,7 @@ from semcom_exp.experiments.lam_msc.end2end_lkb import build_knowledge_base, che
 from semcom_exp.metrics.text import bleu
 from semcom_exp.models.conventional_link import ConventionalLink, code_size
 from semcom_exp.models.sc_tokenizer import split_words
+from semcom_exp.preflight import Preflight, with_stand_ins
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import LKB_VARIANTS, End2endConfig
@@ -64,6 +66,8 @@ from semcom_exp.stages.sc import (
     eval_seed,
     grid_summary,
     make_link,
+    preflight_sc_model,
+    preflight_transmit,
     train_sc_model,
 )
 
@@ -315,3 +319,90 @@ def _lkb_summary(
 def lowered(texts: list[str]) -> list[str]:
     """Lower-cased texts: BLEU-1 compares words, and the SC link's word tokenizer is uncased."""
     return [t.lower() for t in texts]
+
+
+# --------------------------------------------------------------------------- preflight
+def _synthetic_where_absent(cfg: DictConfig, pf: Preflight) -> DictConfig:
+    """Each modality whose data set is absent here reads its synthetic set (the real on-disk
+    layout, written by the reader) instead; a note row says so."""
+    absent = {}
+    for modality in cfg.end2end.modalities:
+        root = OmegaConf.select(cfg, f"end2end.data.{modality}.root")
+        if root and not Path(str(root)).expanduser().exists():
+            absent[f"end2end.data.{modality}.root"] = None
+            pf.note(f"data: {modality}", f"{root} is absent here: its synthetic set instead")
+    return pf.shrunk(absent, base=cfg) if absent else cfg
+
+
+def preflight(cfg: DictConfig, pf: Preflight) -> None:
+    """``task=preflight``: synthetic data and stand-in models where the real ones are absent
+    here; the CGE, the SC model and one user's LKB adapter for ``pf.steps`` steps each; then
+    ``pf.eval_steps`` batches of messages through the link and the LKB's extraction, per
+    message; projected onto every modality, variant and SNR. The conventional link's decoding
+    (LDPC) is not measured."""
+    cfg = _synthetic_where_absent(cfg, pf)
+    base = load_corpus(cfg.data)
+    words = lambda: split_words(" ".join(base.train))  # noqa: E731
+    cfg = with_stand_ins(cfg, pf, ["model.encoder", "end2end.lkb_model.lm"], words)
+    modalities, variants, channel, snrs = check_end2end_config(cfg)
+    csis = sorted({csi_of(v, channel) for v in variants})
+    check_sc_config(cfg, channels=[channel], csis=csis)
+    e2e, node = cfg.end2end, to_plain(cfg.sc.channel_configs[channel])
+    n = min(int(e2e.max_samples or 8), 8)  # samples per modality here
+    small = pf.shrunk(
+        {
+            "end2end.max_samples": n,
+            "end2end.modalities": modalities[:1],
+            "end2end.lkb_model.adapter_steps": pf.steps,
+            "end2end.lkb_model.global_steps": min(pf.steps, int(e2e.lkb_model.global_steps)),
+        },
+        base=cfg,
+    )
+    texts = mma_texts(small, pf.ctx, modalities[:1])
+    cge = None
+    if channel == "ofdm" and any(VARIANTS[v] == "cge" for v in variants):
+        from semcom_exp.stages.cge import preflight_generator
+
+        cge = preflight_generator(pf, cfg.cge, node, str(cfg.cge.loss), prefix="cge")
+    with_keys = any(v in KEY_VARIANTS for v in variants)
+    corpus = sc_corpus(base, texts, modalities[:1], int(e2e.mma_train_copies), with_keys)
+    spec = ScModelSpec.of_run(cfg, channel, node, int(cfg.seed), extra_texts="preflight")
+    sc_models = 2 if "unimodal" in variants else 1
+    model = preflight_sc_model(pf, spec, corpus, sc_models)
+    model.link = make_link(spec, cge=cge)
+    test = max(1, round(int(e2e.max_samples or n) * float(e2e.test_fraction)))
+    sent = [v for v in variants if v != "conventional"]
+    messages = len(modalities) * len(sent) * len(snrs) * test
+    csi = "cge" if cge is not None else csis[0]
+    batch = int(e2e.eval_batch_size)
+    preflight_transmit(pf, model, texts[modalities[0]]["test"], csi, snrs[0], batch, messages)
+    if "conventional" in variants:
+        pf.note("eval: conventional link", "not measured (LDPC + QAM over the same link)")
+    if not any(v in LKB_VARIANTS for v in variants):
+        return
+    with pf.training() as records:
+        kb, _ = build_knowledge_base(small, pf.ctx, base.train, texts, modalities[:1])
+    m = e2e.lkb_model
+    if int(m.global_steps):
+        pf.add_training(
+            "train: LKB global LM", records[0], int(m.global_batch_size), int(m.global_steps)
+        )
+    if records and str(e2e.lkb.adapter) != "none":
+        pf.add_training(
+            f"train: LKB {e2e.lkb.adapter} adapter (one of {len(modalities)})",
+            records[-1],
+            int(m.adapter_batch_size),
+            int(m.adapter_steps) * len(modalities),
+            note=f"LM {Path(str(m.lm)).name}",
+        )
+    refs = texts[modalities[0]]["test"][: pf.eval_steps]
+    # extraction once per held-out text; expansion ("full") once per text and SNR
+    generations = len(modalities) * test * (1 + len(snrs) * ("full" in variants))
+    pf.add_timed(
+        "eval: LKB generation (per text)",
+        lambda: kb.extract(modalities[0], refs),
+        len(refs),
+        generations,
+        batch=len(refs),
+        note=f"greedy, up to {m.max_new_tokens} new tokens",
+    )

@@ -32,6 +32,9 @@ from omegaconf import DictConfig
 from semcom_exp.channels import snr_list
 from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data.text_corpus import load_corpus
+from semcom_exp.metrics.text import TextModelUnavailable
+from semcom_exp.models.sc_tokenizer import split_words
+from semcom_exp.preflight import Preflight, with_stand_ins
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.stages.sc import (
     STAGE,
@@ -44,6 +47,8 @@ from semcom_exp.stages.sc import (
     eval_seed,
     grid_summary,
     make_link,
+    preflight_sc_model,
+    preflight_transmit,
     seeds_of,
     token_scores,
     train_sc_model,
@@ -178,3 +183,36 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     summary.update(notes)
     log.info("SC: %d result rows in %s", len(rows), ctx.run_dir)
     return RunOutput(rows=rows, summary=summary)
+
+
+# --------------------------------------------------------------------------- preflight
+def preflight(cfg: DictConfig, pf: Preflight) -> None:
+    """``task=preflight``: the SC model (BERT-base stand-in when its folder is absent here)
+    for ``pf.steps`` steps on the first channel kind, the CGE when csi=cge is evaluated on
+    ofdm, and ``pf.eval_steps`` evaluation batches; projected onto every channel kind, seed,
+    SNR and CSI source (the link's own cost per kind is assumed equal to the first's)."""
+    corpus = load_corpus(cfg.data)
+    cfg = with_stand_ins(cfg, pf, ["model.encoder"], lambda: split_words(" ".join(corpus.train)))
+    check_sc_config(cfg)
+    channels, csis = channel_configs(cfg), as_list(cfg.sc.csi)
+    snrs, seeds = snr_list(to_plain(cfg.sc.snr_db), "sc.snr_db"), seeds_of(cfg)
+    cge = None
+    if "cge" in csis and "ofdm" in channels:
+        from semcom_exp.stages.cge import preflight_generator
+
+        cge = preflight_generator(pf, cfg.cge, channels["ofdm"], str(cfg.cge.loss), prefix="cge")
+    kind, node = next(iter(channels.items()))
+    spec = ScModelSpec.of_run(cfg, kind, node, seeds[0])
+    model = preflight_sc_model(pf, spec, corpus, len(channels) * len(seeds))
+    model.link = make_link(spec, cge=cge)
+    per_kind = {k: len([c for c in csis if c != "cge" or k == "ofdm"]) for k in channels}
+    messages = len(corpus.test) * len(seeds) * len(snrs) * sum(per_kind.values())
+    try:
+        scorer = TextScorer(str(cfg.sc.text_model), pf.ctx.cache.root, float(cfg.sc.threshold))
+    except TextModelUnavailable as exc:
+        scorer = None
+        pf.note("eval: text scoring", f"not measured: {exc}")
+    csi = "cge" if cge is not None and kind == "ofdm" else csis[0]
+    preflight_transmit(
+        pf, model, list(corpus.test), csi, snrs[0], int(cfg.sc.eval_batch_size), messages, scorer
+    )

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 
 from semcom_exp.config_utils import as_list
+from semcom_exp.distributed import eval_device
 from semcom_exp.metrics import LPIPS, MetricUnavailable, psnr, psnr_masked, ssim, ssim_masked
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.models.samplers import ReverseStep
@@ -108,14 +109,19 @@ def evaluate(
     """Run the grid; returns (rows, examples for the figure, notes for results.json).
 
     ``timings`` (optional) accumulates the wall seconds of ``sample_edge``, ``sample_local``
-    and ``score`` (SSIM / PSNR / LPIPS) for the run's profile."""
+    and ``score`` (SSIM / PSNR / LPIPS) for the run's profile. The sampling runs on the
+    trainer's device (``eval_device``); random draws come from CPU generators (the same
+    numbers on any device); scoring runs on the CPU."""
+    dev = eval_device(cfg.get("trainer"))
+    shared = shared.to(dev)
+    locals_ = {name: model.to(dev) for name, model in locals_.items()}
     T = shared.num_train_timesteps
     ts = inference_timesteps(int(cfg.model.num_inference_steps), T)
     step = ReverseStep(str(cfg.model.sampler), shared.scheduler.config)
     timings = timings if timings is not None else {}
     scorer = ImageScorer(str(cfg.m2gsc.lpips_net), timings)
     evals = [r.sets["eval"] for r in receivers]
-    layout_all = torch.cat([e["layout"] for e in evals])
+    layout_all = torch.cat([e["layout"] for e in evals]).to(dev)
     sizes = [len(e["image"]) for e in evals]
     starts = np.cumsum([0, *sizes])
     snrs = [float(s) for s in as_list(cfg.channel.snr_db)]
@@ -153,6 +159,8 @@ def evaluate(
                 _generator(seed, "m2gsc/edge", k),
                 step,
             )
+            if x_edge.is_cuda:
+                torch.cuda.synchronize(x_edge.device)
             edge_s = _lap(timings, "sample_edge", start) / len(layout_all) if split.edge else 0.0
             points = (
                 [(snr, mode) for snr in snrs for mode in modes] if split.edge else [(None, "none")]
@@ -170,9 +178,10 @@ def evaluate(
                         alphas_cumprod=shared.alphas_cumprod,
                         generator=g,
                     )
-                    bg = r.background.unsqueeze(0).expand_as(e["image"])
+                    bg = r.background.unsqueeze(0).expand_as(e["image"]).to(dev)
+                    layout = e["layout"].to(dev)
                     start = time.perf_counter()
-                    out = local_denoise(locals_[r.name], x, t_res, ts, e["layout"], bg, g, step)
+                    out = local_denoise(locals_[r.name], x, t_res, ts, layout, bg, g, step).cpu()
                     local_s = _lap(timings, "sample_local", start) / len(out)
                     base = {
                         "method": "m2gsc",
@@ -226,8 +235,9 @@ def loss_summary(
     same_t: dict[str, list[float]] = {"shared": [], "shared_eps": [], "local": [], "local_eps": []}
     for j, r in enumerate(receivers):
         e = r.sets["eval"]
-        batch = {"image": e["image"], "layout": e["layout"]}
-        bg = r.background.unsqueeze(0).expand_as(e["image"])
+        dev = shared.device
+        batch = {"image": e["image"].to(dev), "layout": e["layout"].to(dev)}
+        bg = r.background.unsqueeze(0).expand_as(e["image"]).to(dev)
         for rep in range(int(cfg.m2gsc.loss_eval_repeats)):
             s = shared.eval_loss(batch, t_range, _generator(cfg.seed, "m2gsc/loss_eval", j, rep))
             loc = locals_[r.name].eval_loss(
