@@ -2,7 +2,7 @@
 # Bounded GPU measurement: `task=preflight` of every paper config on CUDA (its training steps
 # are the short timed training at full size), then one table (it/s, peak GPU memory, projected
 # hours per figure) in docs/gpu.md. At most ~5 minutes on one GPU; each config has its own time
-# limit and the table is rewritten after each, so it is written even when a step fails.
+# limit (LIMITS) and the table is rewritten after each, so it is written even when a step fails.
 #
 # Starts from a bare GPU machine that has python3 with a CUDA torch: installs what it lacks
 # (from wheels in .whl/ when that folder exists, a machine without network; else from the
@@ -14,10 +14,11 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 STEPS=${STEPS:-20}
 EVAL_STEPS=${EVAL_STEPS:-3}
-LIMIT_S=${LIMIT_S:-80}
+LIMIT_S=${LIMIT_S:-}  # one limit for every config; default: each config's below
 WORK=${WORK:-/tmp/gpu_check}
 TABLE=docs/gpu.md
 CONFIGS=(m2gsc/fig5 lam_msc/cge_paper lam_msc/sc_paper lam_msc/end2end_paper)
+declare -A LIMITS=([m2gsc/fig5]=80 [lam_msc/cge_paper]=60 [lam_msc/sc_paper]=70 [lam_msc/end2end_paper]=150)
 mkdir -p "$WORK"
 export PYTHONUNBUFFERED=1 HYDRA_FULL_ERROR=1 SEMCOM_ROOT="$WORK" SEMCOM_CACHE_DIR="$WORK/cache"
 start=$(date +%s)
@@ -88,11 +89,12 @@ for name in "${CONFIGS[@]}"; do
   run="$WORK/runs/$name"
   mkdir -p "$run"
   echo "== $name ($(( $(date +%s) - start )) s)"
-  timeout "$LIMIT_S" $PY -m semcom_exp task=preflight "experiment=$name" \
+  limit=${LIMIT_S:-${LIMITS[$name]}}
+  timeout "$limit" $PY -m semcom_exp task=preflight "experiment=$name" \
     "preflight.steps=$STEPS" "preflight.eval_steps=$EVAL_STEPS" "hydra.run.dir=$run" \
     >"$run/stdout.txt" 2>"$run/stderr.txt"
   rc=$?
-  [ $rc -eq 124 ] && printf "\ntimed out after %s s\n" "$LIMIT_S" >>"$run/stderr.txt"
+  [ $rc -eq 124 ] && printf "\ntimed out after %s s\n" "$limit" >>"$run/stderr.txt"
   [ $rc -ne 0 ] && { echo "$name: exit $rc"; tail -3 "$run/stderr.txt"; }
   write_table >/dev/null 2>"$WORK/table_error.txt" || cat "$WORK/table_error.txt"
 done
@@ -100,6 +102,7 @@ write_table
 if [ -n "${OUT:-}" ]; then
   cp "$TABLE" "$OUT/gpu.md"
   tail -c 200000 "$WORK"/runs/*/*/stderr.txt >"$OUT/stderr_tail.txt" 2>/dev/null
+  tail -n 400 "$WORK"/runs/*/*/*.log >"$OUT/run_logs.txt" 2>/dev/null
   for name in "${CONFIGS[@]}"; do
     [ -f "$WORK/runs/$name/preflight.md" ] && cat "$WORK/runs/$name/preflight.md"
   done >"$OUT/preflight_tables.md"

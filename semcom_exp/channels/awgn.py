@@ -16,10 +16,15 @@ def add_awgn(
     """Add complex Gaussian noise of variance ``no`` per complex symbol (``no/2`` per real part).
 
     ``no`` is a scalar or a tensor broadcastable from the leading dims of ``z`` (e.g. (B,)).
-    Draws from ``generator`` if given, else from Sionna's seeded generator.
+    Draws from ``generator`` if given (on its device; the result is on ``z``'s), else from
+    Sionna's seeded generator.
     """
     if not torch.is_complex(z):
         raise TypeError("add_awgn expects complex symbols; pack real tensors first")
+    if generator is not None and generator.device != z.device:
+        # draw where the generator lives (a CPU generator gives the same noise on any device)
+        no = no.to(generator.device) if torch.is_tensor(no) else no
+        return add_awgn(z.to(generator.device), no, generator).to(z.device)
     block = SeededAWGN(generator=generator, precision=precision_of(z), device=device_of(z))
     return block(z, no)
 
