@@ -6,6 +6,9 @@ directory and renamed into place only when complete, under a file lock, so paral
 multirun compute each artifact once and never read a half-written one; a killed stage leaves
 only a temp dir that the next run discards. ``work_dir`` survives interruption, so a training
 stage can keep its last checkpoint there and resume from it.
+
+In a multi-process (DDP) job every rank runs the whole pipeline; rank 0 alone writes the cache
+(the protocol above) and the other ranks follow it (``ArtifactCache.get_or_compute``).
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from typing import Any
 from filelock import FileLock
 
 from semcom_exp import __version__
+from semcom_exp.distributed import global_rank, group_rank_and_size
+from semcom_exp.errors import SemcomError
 
 log = logging.getLogger(__name__)
 
 META_FILE = "artifact.json"
+#: how long a rank other than 0 waits, after its own compute, for rank 0 to publish the artifact
+FOLLOWER_TIMEOUT_S = 1800.0  # torch.distributed's default collective timeout
 
 
 def _canonical(obj: Any) -> Any:
@@ -61,9 +68,12 @@ def stage_key(stage: str, config: Mapping[str, Any], version: str) -> str:
 class ArtifactCache:
     """Computes each stage artifact at most once per key; see the module docstring."""
 
-    def __init__(self, root: str | Path, force: bool = False):
+    def __init__(
+        self, root: str | Path, force: bool = False, follower_timeout_s: float = FOLLOWER_TIMEOUT_S
+    ):
         self.root = Path(root).expanduser().resolve()
         self.force = force
+        self.follower_timeout_s = float(follower_timeout_s)
         self._forced_this_run: set[Path] = set()
 
     def note_computed(self, path: Path) -> None:
@@ -86,12 +96,21 @@ class ArtifactCache:
         ``compute(out_dir, work_dir)`` writes the artifact into ``out_dir`` (a temp dir renamed
         into place on success); ``work_dir`` persists across interrupted attempts (e.g. for a
         last checkpoint) and is removed once the artifact is complete.
+
+        A rank other than 0 of a DDP job (``semcom_exp.distributed.global_rank``) takes the other
+        path, :meth:`_follow_rank_zero`: a training stage's ``compute`` runs collectives (DDP
+        init, the gradient all-reduce) that need every rank inside it at once, so rank 1 must
+        neither wait for rank 0's lock (rank 0 holds it while it waits for rank 1 in ``fit``)
+        nor skip the compute.
         """
         final = self.path(stage, config, version)
         recompute = self.force and final not in self._forced_this_run
         if final.is_dir() and not recompute:
             log.info("stage %s: reusing %s", stage, final)
             return final
+        rank = global_rank()
+        if rank != 0:
+            return self._follow_rank_zero(stage, final, compute, rank)
         final.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(final) + ".lock"):
             if final.is_dir() and not recompute:  # another process finished it meanwhile
@@ -115,6 +134,9 @@ class ArtifactCache:
                     "compute_seconds": time.perf_counter() - start,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 }
+                world = group_rank_and_size()[1]
+                if world > 1:  # computed by a DDP job: that many processes trained it
+                    meta["world_size"] = world
                 (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -129,3 +151,51 @@ class ArtifactCache:
             shutil.rmtree(work, ignore_errors=True)
             self._forced_this_run.add(final)
         return final
+
+    def _follow_rank_zero(
+        self, stage: str, final: Path, compute: Callable[[Path, Path], None], rank: int
+    ) -> Path:
+        """A non-zero rank's ``get_or_compute`` (``final`` missing, or to be replaced by force).
+
+        It runs ``compute`` as rank 0 does, for its collectives, but writes nothing rank 0
+        owns: no lock (rank 0 holds it), ``out_dir`` a private scratch dir removed afterwards
+        (never rank 0's ``.tmp-*``), and the shared ``work_dir`` left in place (every rank
+        resumes from the same ``last.ckpt``; Lightning writes checkpoints on rank 0 only). Then
+        it waits for rank 0 to publish ``final`` (a new one, under force) and returns it; a
+        SemcomError naming the path if that takes over ``follower_timeout_s``.
+        """
+        old = _dir_id(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = final.parent / f"{final.name}.work"
+        work.mkdir(exist_ok=True)
+        scratch = final.parent / f".rank{rank}-{final.name}-{uuid.uuid4().hex[:8]}"
+        scratch.mkdir()
+        log.info("stage %s: rank %d computing alongside rank 0 (scratch %s)", stage, rank, scratch)
+        try:
+            compute(scratch, work)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        deadline = time.monotonic() + self.follower_timeout_s
+        while _dir_id(final) in (None, old) or not (final / META_FILE).is_file():
+            if time.monotonic() > deadline:
+                raise SemcomError(
+                    f"stage {stage}: rank {rank} computed its share but rank 0 did not publish "
+                    f"{final} within {self.follower_timeout_s:g} s; see rank 0's log"
+                )
+            time.sleep(0.2)
+        try:
+            work.rmdir()  # only if empty: one this rank re-created after rank 0 removed it
+        except OSError:
+            pass
+        self._forced_this_run.add(final)
+        log.info("stage %s: rank %d uses rank 0's %s", stage, rank, final)
+        return final
+
+
+def _dir_id(path: Path) -> tuple[int, int] | None:
+    """The identity of a directory (None if absent): a replaced artifact has a new one."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino

@@ -8,8 +8,11 @@ started the other processes (rank 0 alone then) and in every process after.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
+
+from semcom_exp.errors import SemcomError
 
 # Lightning's order (lightning.fabric.utilities.rank_zero._get_rank)
 _RANK_VARS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
@@ -35,6 +38,29 @@ def local_rank() -> int:
 
 def is_rank_zero() -> bool:
     return global_rank() == 0
+
+
+def group_rank_and_size() -> tuple[int, int]:
+    """(rank, size) of the torch.distributed process group once one has formed (inside a DDP
+    ``trainer.fit`` and after it); (0, 1) before, and in a one-process run. Imports no torch:
+    a process that never loaded torch.distributed is in no group."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank()), int(dist.get_world_size())
+    return 0, 1
+
+
+def batch_share(batch_size: int, rank: int, world: int) -> slice:
+    """Rank ``rank``'s part of a batch split over ``world`` processes: the rank-th of ``world``
+    equal consecutive parts. Equal parts, so DDP's average of the parts' mean-loss gradients is
+    the whole batch's; SemcomError if the batch does not split evenly."""
+    if batch_size % world:
+        raise SemcomError(
+            f"a batch of {batch_size} does not split evenly over {world} processes: use a batch "
+            f"size that is a multiple of trainer.devices x trainer.num_nodes"
+        )
+    share = batch_size // world
+    return slice(rank * share, (rank + 1) * share)
 
 
 def eval_device(trainer_cfg: Mapping[str, Any] | None) -> Any:

@@ -14,9 +14,10 @@ What is measured and how:
   batch's wall time, the parameter counts and, in the first step, the bytes of every tensor
   autograd saves for backward (the activations at this batch size);
 * GPU memory is ESTIMATED (CPU memory says nothing about a GPU's): fp32 weights + fp32 grads +
-  Adam's two fp32 moments for the trainable parameters + the measured activations, halved for
-  a 16-bit mixed precision (autocast keeps most saved activations in 16 bits); the CUDA context
-  and allocator slack (~0.5-1 GB) come on top. On a GPU the measured peak is printed beside it;
+  Adam's two fp32 moments for the trainable parameters + the activations as measured in this
+  run at full size (fp32 on a CPU; not halved for bf16-mixed: autocast keeps many saved
+  tensors in fp32; docs/gpu.md compares it with the peaks measured on an H200); the CUDA
+  context (~0.5 GB) comes on top. On a GPU the measured peak is printed beside it;
 * evaluation: one call of the real evaluation function on a truncated grid, timed per unit
   (a sampling step at the configured batch, a batch of channel grids, ...).
 """
@@ -49,13 +50,10 @@ def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
-def gpu_memory_estimate(
-    params: int, trainable: int, activation_bytes: float, precision: str
-) -> float:
+def gpu_memory_estimate(params: int, trainable: int, activation_bytes: float) -> float:
     """Bytes a training step needs on a GPU (see the module docstring), without the context."""
-    half = "16" in str(precision)
     weights = 4 * params + 4 * trainable + 8 * trainable  # weights, grads, Adam moments
-    return weights + activation_bytes * (0.5 if half else 1.0)
+    return weights + activation_bytes
 
 
 class _SavedBytes:
@@ -152,7 +150,6 @@ class Preflight:
     ctx: RunContext  # a throw-away cache
     steps: int  # training steps run per model
     eval_steps: int  # sampling steps / evaluation batches run per evaluation part
-    precision: str = "32-true"  # the CONFIGURED precision (sizes the GPU memory estimate)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     # -------------------------------------------------------------- configs for the stages
@@ -184,9 +181,7 @@ class Preflight:
         """A trained model's row: ``steps_configured`` = its steps in the full experiment
         (summed over every model of this kind)."""
         sec = steady_seconds(record["step_seconds"])
-        est = gpu_memory_estimate(
-            record["params"], record["trainable"], record["activation_bytes"], self.precision
-        )
+        est = gpu_memory_estimate(record["params"], record["trainable"], record["activation_bytes"])
         self.rows.append(
             {
                 "part": part,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from semcom_exp.cache import ArtifactCache
+from semcom_exp.distributed import global_rank
 from semcom_exp.errors import ConfigError, SemcomError
 from semcom_exp.results import save_figure, write_results
 from semcom_exp.schema import validate_config
@@ -88,7 +90,23 @@ def _seed(seed: int) -> None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Run one job: the selected task (an experiment pipeline, collect or data_summary)."""
+    """Run one job: the selected task (an experiment pipeline, collect or data_summary).
+
+    In a multi-process (DDP) job every rank runs the whole pipeline, evaluation included (the
+    same grid, on its own device), and rank 0 alone writes results.csv / results.json / figures
+    / timings.json: its numbers are a one-process evaluation of the trained artifacts, with no
+    gather code, at the same wall time (the job holds every GPU while rank 0 evaluates anyway).
+    The other ranks' ``ctx.run_dir`` is a private temp dir, removed at the end, so what a
+    pipeline writes there (losses.csv, examples, ...) never lands on rank 0's files.
+    """
+    rank = global_rank()
+    if rank != 0:
+        with tempfile.TemporaryDirectory(prefix=f"semcom-rank{rank}-") as scratch:
+            return _run(cfg, Path(scratch), rank)
+    return _run(cfg, _run_dir(), rank)
+
+
+def _run(cfg: DictConfig, run_dir: Path, rank: int) -> float | None:
     start = time.perf_counter()
     _quiet_libraries()
     validate_config(cfg)
@@ -97,7 +115,6 @@ def run(cfg: DictConfig) -> float | None:
         import torch
 
         torch.set_num_threads(int(threads))
-    run_dir = _run_dir()
     cache = ArtifactCache(cfg.paths.cache_dir, force=bool(cfg.force))
     ctx = RunContext(run_dir=run_dir, cache=cache)
 
@@ -121,6 +138,11 @@ def run(cfg: DictConfig) -> float | None:
 
     output: RunOutput = pipeline(cfg, ctx)
     summary = {"experiment": name, **output.summary, "wall_seconds": time.perf_counter() - start}
+    metric = cfg.get("optimized_metric")
+    value = float(summary[metric]) if metric and summary.get(metric) is not None else None
+    if rank != 0:
+        log.info("rank %d: pipeline done; rank 0 writes the run dir", rank)
+        return value
     write_results(run_dir, output.rows, summary)
     figures = cfg.get("figures") if task == "run" else None
     with ctx.timed("figures"):
@@ -131,8 +153,7 @@ def run(cfg: DictConfig) -> float | None:
     ctx.timings["total"] = time.perf_counter() - start
     (run_dir / "timings.json").write_text(json.dumps(ctx.timings, indent=2) + "\n")
     log.info("results: %s  figures: %s", run_dir / "results.csv", run_dir / "figures")
-    metric = cfg.get("optimized_metric")
-    return float(summary[metric]) if metric and summary.get(metric) is not None else None
+    return value
 
 
 def run_or_exit(cfg: DictConfig) -> float | None:

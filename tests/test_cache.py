@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import re
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from semcom_exp.cache import ArtifactCache, stage_key
+from semcom_exp.errors import SemcomError
 
 
 def _write(value: str):
@@ -122,3 +127,108 @@ def test_concurrent_processes_compute_once(tmp_path):
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
     assert counter.read_text() == "x"
+
+
+# ---------------------------------------------------------------- a non-zero rank of a DDP job
+
+
+def _publish(final: Path, value: str) -> None:
+    """What rank 0 does when its compute ends: a complete temp dir renamed into place (over an
+    old artifact under force)."""
+    tmp = final.parent / f".tmp-{final.name}-published"
+    tmp.mkdir()
+    (tmp / "value.txt").write_text(value)
+    (tmp / "artifact.json").write_text("{}")
+    if final.exists():
+        os.rename(final, final.parent / f".old-{final.name}")
+    os.rename(tmp, final)
+
+
+def _in_thread(fn, timeout: float):
+    """fn() in a daemon thread: (finished, result or exception); a hang fails, not blocks."""
+    out: dict = {}
+
+    def target():
+        try:
+            out["result"] = fn()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "error" in out:
+        raise out["error"]
+    return not thread.is_alive(), out.get("result")
+
+
+def test_rank1_reuses_an_existing_artifact(tmp_path, monkeypatch):
+    p0 = ArtifactCache(tmp_path).get_or_compute("stage", {"a": 1}, "1", _write("rank0"))
+    monkeypatch.setenv("RANK", "1")
+    calls = []
+    p1 = ArtifactCache(tmp_path).get_or_compute(
+        "stage", {"a": 1}, "1", lambda o, w: calls.append(1)
+    )
+    assert p1 == p0 and not calls and (p1 / "value.txt").read_text() == "rank0"
+
+
+def test_rank1_computes_alongside_rank0_and_returns_rank0s_artifact(tmp_path, monkeypatch):
+    cache = ArtifactCache(tmp_path, follower_timeout_s=30)
+    final = cache.path("stage", {"a": 1}, "1")
+    final.parent.mkdir(parents=True)
+    rank0_tmp = final.parent / f".tmp-{final.name}-0000abcd"  # rank 0's compute in progress
+    rank0_tmp.mkdir()
+    work = final.parent / f"{final.name}.work"
+    work.mkdir()
+    (work / "last.ckpt").write_text("step 100")
+    seen: dict = {}
+    computed = threading.Event()
+
+    def compute(out, work_dir):
+        seen.update(out=out, work=work_dir, ckpt=(work_dir / "last.ckpt").read_text())
+        (out / "value.txt").write_text("rank1")
+        computed.set()
+
+    def rank0():
+        computed.wait(20)
+        time.sleep(0.3)  # rank 1 is waiting by now
+        _publish(final, "rank0")
+
+    monkeypatch.setenv("RANK", "1")
+    threading.Thread(target=rank0, daemon=True).start()
+    with FileLock(str(final) + ".lock"):  # rank 0 holds the lock all along
+        done, path = _in_thread(lambda: cache.get_or_compute("stage", {"a": 1}, "1", compute), 20)
+    assert done, "rank 1 blocked (on rank 0's lock?)"
+    assert path == final and (final / "value.txt").read_text() == "rank0"
+    assert seen["out"].name.startswith(f".rank1-{final.name}-") and seen["work"] == work
+    assert seen["ckpt"] == "step 100"  # resumes from the shared last checkpoint
+    assert rank0_tmp.is_dir() and (work / "last.ckpt").exists()  # rank 0's files untouched
+    assert not list(final.parent.glob(".rank1-*"))  # its own scratch removed
+
+
+def test_rank1_under_force_waits_for_the_new_artifact(tmp_path, monkeypatch):
+    old = ArtifactCache(tmp_path).get_or_compute("stage", {}, "1", _write("old"))
+    computed = threading.Event()
+
+    def compute(out, work):
+        computed.set()
+
+    def rank0():
+        computed.wait(20)
+        time.sleep(0.3)
+        _publish(old, "new")
+
+    monkeypatch.setenv("RANK", "1")
+    threading.Thread(target=rank0, daemon=True).start()
+    forced = ArtifactCache(tmp_path, force=True, follower_timeout_s=20)
+    path = forced.get_or_compute("stage", {}, "1", compute)
+    assert computed.is_set() and (path / "value.txt").read_text() == "new"
+
+
+def test_rank1_times_out_when_rank0_never_publishes(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    cache = ArtifactCache(tmp_path, follower_timeout_s=0.3)
+    final = cache.path("stage", {"a": 1}, "1")
+    with pytest.raises(SemcomError, match=re.escape(str(final))):
+        cache.get_or_compute("stage", {"a": 1}, "1", _write("rank1"))
+    assert not final.exists() and not list(final.parent.glob(".rank1-*"))

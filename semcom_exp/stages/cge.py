@@ -21,14 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list, snr_range
 from semcom_exp.config_utils import as_dict, to_plain
-from semcom_exp.distributed import eval_device
+from semcom_exp.distributed import batch_share, eval_device, group_rank_and_size
 from semcom_exp.errors import ConfigError
 from semcom_exp.models.cge import LOSSES, CgeEstimator, CgeModel
 from semcom_exp.preflight import Preflight
 from semcom_exp.schema import checked
 from semcom_exp.schema.model import CgeConfig
 from semcom_exp.seeds import derive_seed
-from semcom_exp.training import build_trainer, fit_resumable
+from semcom_exp.training import build_trainer, check_batch_split, fit_resumable
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ class ChannelStream(torch.utils.data.IterableDataset):
     """Endless batches of fresh channels: ``h``, ``ls`` (LS at the pilots) and ``no`` (B,).
 
     Drawn on the CPU from the channel layer with their own generator (seeded), the SNR of each
-    grid uniform in dB over ``snr_db_range``; Lightning moves the batches to the device.
+    grid uniform in dB over ``snr_db_range``; Lightning moves the batches to the device. Under
+    DDP every rank draws the same batches and keeps its share (``batch_share``): the ranks train
+    on different channels and together on the very batches one process would.
     """
 
     def __init__(
@@ -94,11 +96,14 @@ class ChannelStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed)
         ofdm = OfdmChannel(self.channel, device="cpu", generator=gen)
+        rank, world = group_rank_and_size()  # iterated inside trainer.fit: the DDP group
+        share = batch_share(self.batch_size, rank, world)
         while True:
             h = ofdm.draw_channel(self.batch_size)
             snr = self.low + (self.high - self.low) * torch.rand(self.batch_size, generator=gen)
             obs = ofdm.observe_pilots(h, snr)
-            yield {"h": h, "ls": obs.ls_grid(), "no": obs.no}
+            batch = {"h": h, "ls": obs.ls_grid(), "no": obs.no}
+            yield batch if world == 1 else {k: v[share] for k, v in batch.items()}
 
 
 def validation_set(
@@ -251,7 +256,9 @@ def train_generator(
             work_dir=work,
             extra_callbacks=[val],
             checkpoint_every=100 * per_it,
+            unused_parameters=True,  # the D step leaves G without gradients, the G step D
         )
+        check_batch_split(int(m["batch_size"]), trainer, f"{prefix}.batch_size")
         with warnings.catch_warnings():  # the periodic resume checkpoint is post-step on purpose
             warnings.filterwarnings(
                 "ignore", message=".*ModelCheckpoint with manual optimization.*"

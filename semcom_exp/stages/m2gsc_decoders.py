@@ -24,7 +24,7 @@ from semcom_exp.models.ddpm_decoder import DiffusionDecoder
 from semcom_exp.runner import RunContext
 from semcom_exp.seeds import derive_seed
 from semcom_exp.stages.m2gsc_data import Receiver, prepare_receivers
-from semcom_exp.training import build_trainer, fit_resumable
+from semcom_exp.training import build_trainer, fit_resumable, trainer_world_size
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,10 @@ def train_decoders(
     then loads them like any cached stage.
     """
     workers = int(cfg.m2gsc.train_workers)
+    if workers > 1 and trainer_world_size(cfg) > 1:
+        # DDP already uses every device; decoders in worker processes would each launch it
+        log.info("trainer runs several processes (DDP): decoders train one after the other")
+        workers = 1
     out: dict[str, Decoder] = {}
     for wave in decoder_plan(cfg, ctx, receivers, data_key):
         todo = [

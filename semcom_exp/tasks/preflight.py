@@ -47,7 +47,7 @@ COLUMNS = (
 
 def _device_config(cfg: DictConfig) -> tuple[DictConfig, str]:
     """The config the preflight runs with: one device; on a machine without CUDA the CPU at
-    32-bit (the configured precision still sizes the GPU memory estimate)."""
+    32-bit (the configured precision is named in the device line)."""
     run_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     trainer = run_cfg.trainer
     trainer.devices = 1
@@ -113,7 +113,6 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         ctx=RunContext(ctx.run_dir, ArtifactCache(scratch)),
         steps=int(pcfg.steps),
         eval_steps=int(pcfg.eval_steps),
-        precision=str(cfg.trainer.get("precision", "32-true")),
     )
     try:
         with ctx.timed("preflight"):
