@@ -9,7 +9,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 TEST_WORKERS ?= 2
 PYTEST := -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: install run test lint bench lock test-latest clean-cache
+.PHONY: install install-cuda run test lint bench lock test-latest clean-cache
 
 install: $(STAMP)
 
@@ -23,6 +23,16 @@ $(STAMP): pyproject.toml constraints.txt $(LOCK)
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python scripts/check_install.py
 	touch $(STAMP)
+
+# A GPU machine: the locked set with torch's CUDA build in place of the CPU one (same version;
+# its nvidia-* runtime libraries come with it, nothing else moves). CUDA=cu126 / cu128 / ...,
+# the builds download.pytorch.org serves for that torch. docs/cluster.md.
+CUDA ?= cu128
+TORCH_VERSION = $(shell sed -n 's/^torch==\([0-9.]*\).*/\1/p' $(LOCK))
+install-cuda: install
+	$(BIN)/pip install -q --upgrade-strategy only-if-needed "torch==$(TORCH_VERSION)+$(CUDA)" \
+	    --index-url https://download.pytorch.org/whl/$(CUDA)
+	$(BIN)/python -c "import torch; print('torch', torch.__version__, 'CUDA available:', torch.cuda.is_available())"
 
 run: install
 	$(BIN)/python -m semcom_exp

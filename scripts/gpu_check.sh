@@ -80,7 +80,9 @@ for name in configs:
     totals.append(f"| {name} | {s['projected_hours_here']:.3g} | {s.get('gpu_mem_est_gb_max', float('nan')):.3g} |")
 lines += ["", "Projected hours per figure (one seed of the sweep) on this GPU:", "",
           "| config | projected h | max GPU est. (GB) |", "|---|---|---|", *totals, ""]
-Path(table).write_text("\n".join(lines) + "\n")
+old = Path(table).read_text() if Path(table).exists() else ""
+notes = old[old.index("\n## Notes"):] if "\n## Notes" in old else ""  # kept as written
+Path(table).write_text("\n".join(lines) + notes.rstrip("\n") + "\n")
 print("\n".join(lines))
 EOF
 }

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, SoftFileLock
 
 from semcom_exp import __version__
 from semcom_exp.distributed import global_rank, group_rank_and_size
@@ -65,14 +65,28 @@ def stage_key(stage: str, config: Mapping[str, Any], version: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+#: ``paths.cache_lock``: hard = an OS file lock (fcntl; right on a local disk and on file
+#: systems whose locks work across nodes: Lustre / GPFS, NFSv4); soft = the lock file's
+#: existence (works on any shared file system, but a job killed while holding it leaves the
+#: ``.lock`` file behind: delete it by hand). docs/cluster.md.
+LOCKS = {"hard": FileLock, "soft": SoftFileLock}
+
+
 class ArtifactCache:
     """Computes each stage artifact at most once per key; see the module docstring."""
 
     def __init__(
-        self, root: str | Path, force: bool = False, follower_timeout_s: float = FOLLOWER_TIMEOUT_S
+        self,
+        root: str | Path,
+        force: bool = False,
+        follower_timeout_s: float = FOLLOWER_TIMEOUT_S,
+        lock: str = "hard",
     ):
         self.root = Path(root).expanduser().resolve()
         self.force = force
+        if lock not in LOCKS:
+            raise ValueError(f"lock must be one of {sorted(LOCKS)}, got {lock!r}")
+        self._lock = LOCKS[lock]
         self.follower_timeout_s = float(follower_timeout_s)
         self._forced_this_run: set[Path] = set()
 
@@ -112,7 +126,7 @@ class ArtifactCache:
         if rank != 0:
             return self._follow_rank_zero(stage, final, compute, rank)
         final.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(final) + ".lock"):
+        with self._lock(str(final) + ".lock"):
             if final.is_dir() and not recompute:  # another process finished it meanwhile
                 log.info("stage %s: reusing %s (computed by another job)", stage, final)
                 return final

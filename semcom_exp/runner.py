@@ -115,7 +115,7 @@ def _run(cfg: DictConfig, run_dir: Path, rank: int) -> float | None:
         import torch
 
         torch.set_num_threads(int(threads))
-    cache = ArtifactCache(cfg.paths.cache_dir, force=bool(cfg.force))
+    cache = ArtifactCache(cfg.paths.cache_dir, force=bool(cfg.force), lock=cfg.paths.cache_lock)
     ctx = RunContext(run_dir=run_dir, cache=cache)
 
     task = cfg.task

@@ -184,7 +184,8 @@ def fit_resumable(
     Under DDP each batch is split over the processes (split_batches), and a rank other than 0
     reseeds torch's global generator (per stage, per rank): the random draws a model makes in
     ``training_step`` (diffusion noise and timesteps, dropout) then differ between the shares
-    instead of repeating rank 0's.
+    instead of repeating rank 0's; a model with generators of its own reseeds them in its
+    ``reseed_rank(rank)`` (the SC model: training SNRs, channel and noise).
     """
     world = trainer.world_size
     if world > 1:
@@ -192,6 +193,8 @@ def fit_resumable(
         rank = global_rank()
         if rank != 0:
             torch.manual_seed(derive_seed(torch.initial_seed(), "ddp/rank", rank))
+            if hasattr(model, "reseed_rank"):  # a model with generators of its own
+                model.reseed_rank(rank)
     ckpt = Path(work_dir) / "last.ckpt" if work_dir is not None else None
     if ckpt is not None and ckpt.exists():
         log.info("resuming %s from %s", type(model).__name__, ckpt)

@@ -105,21 +105,23 @@ def test_killed_process_leaves_no_complete_artifact(tmp_path):
     assert (p / "value.txt").read_text() == "ok" and not list(p.parent.glob(".tmp-*"))
 
 
-def _slow_worker(root: str, counter: str) -> None:
+def _slow_worker(root: str, counter: str, lock: str = "hard") -> None:
     def compute(out, work):
         with open(counter, "a") as fh:
             fh.write("x")
         time.sleep(1.0)
         (out / "value.txt").write_text("done")
 
-    ArtifactCache(root).get_or_compute("stage", {"a": 1}, "1", compute)
+    ArtifactCache(root, lock=lock).get_or_compute("stage", {"a": 1}, "1", compute)
 
 
-def test_concurrent_processes_compute_once(tmp_path):
+@pytest.mark.parametrize("lock", ["hard", "soft"])  # paths.cache_lock: both serialise the jobs
+def test_concurrent_processes_compute_once(tmp_path, lock):
     counter = tmp_path / "count.txt"
     ctx = mp.get_context("spawn")
     procs = [
-        ctx.Process(target=_slow_worker, args=(str(tmp_path / "c"), str(counter))) for _ in range(2)
+        ctx.Process(target=_slow_worker, args=(str(tmp_path / "c"), str(counter), lock))
+        for _ in range(2)
     ]
     for p in procs:
         p.start()
@@ -127,6 +129,7 @@ def test_concurrent_processes_compute_once(tmp_path):
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
     assert counter.read_text() == "x"
+    assert not list((tmp_path / "c" / "stage").glob("*.lock")) or lock == "hard"  # soft: removed
 
 
 # ---------------------------------------------------------------- a non-zero rank of a DDP job

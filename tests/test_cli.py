@@ -55,12 +55,18 @@ def test_help_and_cfg(tmp_path: Path):
 
 
 def test_multirun_submitit_local_and_collect(tmp_path: Path):
+    # the cluster recipe's sweep (docs/cluster.md) through submitit's local executor: the GPU
+    # trainer config with the accelerator overridden to the CPU, a training stage in each job
     sweep = tmp_path / "sweep"
     proc = run_cli(
         "-m",
         "hydra/launcher=local",
-        "experiment=channels_sanity",
+        "experiment=lam_msc/cge",
         "debug=default",
+        "cge.estimators=[ls,cgan]",
+        "trainer=gpu",
+        "trainer.accelerator=cpu",
+        "trainer.precision=32-true",
         "seed=0,1",
         f"hydra.sweep.dir={sweep}",
         tmp=tmp_path,
@@ -68,6 +74,8 @@ def test_multirun_submitit_local_and_collect(tmp_path: Path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (sweep / "0" / "results.csv").exists() and (sweep / "1" / "results.csv").exists()
+    job = (sweep / "0" / ".hydra" / "config.yaml").read_text()
+    assert "accelerator: cpu" in job and "precision: 32-true" in job
     proc = run_cli("task=collect", f"sweep_dir={sweep}", tmp=tmp_path / "collect")
     assert proc.returncode == 0, proc.stderr[-3000:]
     merged = pd.read_csv(tmp_path / "collect" / "run" / "results.csv")

@@ -153,3 +153,16 @@ def test_a_machines_own_settings_come_from_an_uncommitted_local_config(tmp_path:
     proc = run_cli("--cfg", "job", "--config-dir", str(tmp_path / "conf"), tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert OmegaConf.create(proc.stdout).seed == 7
+
+
+def test_cuda_install_recipe_composes():
+    """docs/cluster.md's GPU install: the locked torch version, the chosen CUDA build's index."""
+    import re
+    import subprocess
+
+    locked = re.search(r"^torch==([0-9.]+)", (REPO / "requirements.lock").read_text(), re.M)
+    out = subprocess.run(
+        ["make", "-n", "install-cuda", "CUDA=cu126"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    assert f'"torch=={locked.group(1)}+cu126"' in out
+    assert "--index-url https://download.pytorch.org/whl/cu126" in out

@@ -305,3 +305,25 @@ def test_cli_smoke_debug(tmp_path: Path):
     assert summary["tx_bits_per_message"] == summary["channel_symbols_per_message"] * 64
     assert "accuracy_shuffled_corpus" in summary and "skipped" in summary
     assert (run / "figures" / "sc_accuracy_vs_snr.png").exists()
+
+
+def test_reseed_rank_gives_each_ddp_rank_its_own_training_draws():
+    """Under DDP a rank's share of the batch draws its own SNRs and channel / noise (not rank
+    0's); the same rank twice draws the same (semcom_exp.training.fit_resumable calls it)."""
+    corpus = load_corpus({"corpus": "embedded", "num_sentences": 60, "num_test": 4, "seed": 0})
+
+    def draws(rank: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        model = SCTransformer.from_config(
+            TINY, corpus.train, link=SemanticLink({"kind": "rayleigh"}, 16, seed=0)
+        )
+        if rank is not None:
+            model.reseed_rank(rank)
+        snr = torch.rand(4, generator=model._snr_gen)
+        z = torch.ones(4, 16, dtype=torch.complex64)
+        return snr, model.link(z, 10.0, "perfect")
+
+    snr0, y0 = draws(None)
+    snr1, y1 = draws(1)
+    again = draws(1)
+    assert not torch.equal(snr0, snr1) and not torch.allclose(y0, y1)
+    assert torch.equal(snr1, again[0]) and torch.equal(y1, again[1])

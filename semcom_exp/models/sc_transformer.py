@@ -220,6 +220,7 @@ class SCTransformer(L.LightningModule):
                 p.requires_grad_(False)
         self.link = link
         self._snr_gen = torch.Generator().manual_seed(derive_seed(int(seed), "sc/train_snr"))
+        self._seed = int(seed)
         self.loss_history: list[dict[str, float]] = []
 
     @property
@@ -285,6 +286,13 @@ class SCTransformer(L.LightningModule):
         return torch.cat(out)
 
     # ---------------------------------------------------------------------- training
+    def reseed_rank(self, rank: int) -> None:
+        """Under DDP (``semcom_exp.training.fit_resumable``): this rank's own training SNRs and
+        channel / noise draws, instead of repeating rank 0's on its share of the batch."""
+        self._snr_gen.manual_seed(derive_seed(self._seed, "sc/train_snr", "rank", rank))
+        if self.link is not None:
+            self.link.reseed(derive_seed(self._seed, "sc/train_link", "rank", rank))
+
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         ids = batch["ids"]
         snr = self.snr_low + (self.snr_high - self.snr_low) * torch.rand(

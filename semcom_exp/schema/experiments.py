@@ -371,6 +371,9 @@ class PathsConfig:
     root_dir: str = "${oc.env:SEMCOM_ROOT,${hydra:runtime.cwd}}"
     cache_dir: str = "${oc.env:SEMCOM_CACHE_DIR,${paths.root_dir}/outputs/cache}"
     output_dir: str | None = "${hydra:runtime.output_dir}"  # this run's directory
+    # hard: an OS file lock on the cache (local disk, Lustre, GPFS, NFSv4); soft: a lock file's
+    # existence, for shared file systems without working locks (docs/cluster.md)
+    cache_lock: str = setting("hard", one_of("hard", "soft"))
 
 
 @dataclass

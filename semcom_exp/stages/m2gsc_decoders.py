@@ -193,10 +193,11 @@ def _train_in_worker(cfg_dict: dict, run_dir: str, force: bool, job: DecoderJob)
     already in the cache (never recomputed here, even with force)."""
     cfg = OmegaConf.create(cfg_dict)
     cache_dir = cfg.paths.cache_dir
+    lock = str(cfg.paths.cache_lock)
     receivers, data_key = prepare_receivers(
-        cfg, RunContext(Path(run_dir), ArtifactCache(cache_dir))
+        cfg, RunContext(Path(run_dir), ArtifactCache(cache_dir, lock=lock))
     )
-    ctx = RunContext(Path(run_dir), ArtifactCache(cache_dir, force=force))
+    ctx = RunContext(Path(run_dir), ArtifactCache(cache_dir, force=force, lock=lock))
     return str(train_decoder(cfg, ctx, receivers, data_key, job).path)
 
 
