@@ -61,13 +61,21 @@ def test_preflight_m2gsc_fig5_at_full_size(tmp_path: Path):
     assert evals.loc["eval: local sampling step", "units_configured"] == 3 * 3 * (
         1000 + 10 * 650 + 10 * 350
     )
+    assert summary["gpu_memory_risk"] is False  # fig5's decoders fit 40 GB
     _check_projection(rows, summary)
 
 
 def test_preflight_cge_paper_at_full_size(tmp_path: Path):
+    # a 1 GB target GPU: the 0.7-0.8 GB generators + 1 GB of context do not fit (flagged)
     rows, summary = _preflight(
-        tmp_path, "lam_msc/cge_paper", "cge.num_grids=64", "cge.batch_size=64"
+        tmp_path,
+        "lam_msc/cge_paper",
+        "cge.num_grids=64",
+        "cge.batch_size=64",
+        "preflight.gpu_memory_gb=1",
     )
+    assert summary["gpu_memory_risk"] is True
+    assert rows[rows["kind"] == "train"]["note"].str.startswith("OUT-OF-MEMORY RISK").all()
     train = rows[rows["kind"] == "train"]
     assert list(train["part"]) == [
         "train: cgan generator + discriminator",

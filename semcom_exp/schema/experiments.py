@@ -384,6 +384,8 @@ class PreflightConfig:
     eval_steps: int = setting(3, positive_int)  # sampling steps / evaluation batches per part
     # also project the wall time on a device this many times faster than this one
     speedup: float | None = setting(None, optional(number_in(0, open_low=True)))
+    # the target GPU's memory: a model whose estimate (plus ~1 GB of context) exceeds it is flagged
+    gpu_memory_gb: float = setting(40.0, number_in(0, open_low=True))
 
 
 @dataclass

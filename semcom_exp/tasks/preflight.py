@@ -28,6 +28,8 @@ from semcom_exp.runner import RunContext, RunOutput
 
 log = logging.getLogger(__name__)
 
+CONTEXT_GB = 1.0  # CUDA context and allocator slack beside the estimate
+
 COLUMNS = (
     ("part", "part", "{}"),
     ("kind", "kind", "{}"),
@@ -121,6 +123,15 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         shutil.rmtree(scratch, ignore_errors=True)
     speedup = None if pcfg.speedup is None else float(pcfg.speedup)
     rows = _with_projection(pf.rows, speedup)
+    limit = float(pcfg.gpu_memory_gb)
+    for row in rows:
+        if row.get("gpu_mem_est_gb") is not None and row["gpu_mem_est_gb"] + CONTEXT_GB > limit:
+            row["note"] = (
+                f"OUT-OF-MEMORY RISK: estimate + {CONTEXT_GB:g} GB context > "
+                f"preflight.gpu_memory_gb={limit:g}; lower the batch or use more GPUs. "
+                + str(row.get("note") or "")
+            )
+            log.warning("preflight: %s: %s", row["part"], row["note"])
     total = sum(r.get("hours_here", 0.0) for r in rows)
     table = format_table(rows, speedup)
     footer = f"projected wall time of {experiment} on this device ({device}): {total:.3g} h"
@@ -142,4 +153,5 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     peak = [r["gpu_mem_est_gb"] for r in rows if r.get("gpu_mem_est_gb") is not None]
     if peak:
         summary["gpu_mem_est_gb_max"] = max(peak)
+        summary["gpu_memory_risk"] = max(peak) + CONTEXT_GB > float(pcfg.gpu_memory_gb)
     return RunOutput(rows=[{"experiment": experiment, **r} for r in rows], summary=summary)
