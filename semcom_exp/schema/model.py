@@ -115,8 +115,9 @@ class ScModelConfig:
     transformer decoder with learned position queries (non-autoregressive). Loss: CE +
     mse_weight * feature MSE. Everything here is part of the trained model's cache key."""
 
-    # null: train the small encoder below; else a Hugging Face encoder by local path (or a hub
-    # id already in the local HF cache), e.g. BERT-base
+    # null: train the small encoder below; minilm: the packaged all-MiniLM-L6-v2 (offline);
+    # else a Hugging Face encoder by local path (or a hub id already in the local HF cache),
+    # e.g. BERT-base
     encoder: str | None = None
     # {hidden_size: 32, num_hidden_layers: 1, ...}: a random tiny BERT with the corpus words as
     # vocab (tests the pretrained path offline)

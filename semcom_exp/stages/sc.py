@@ -31,7 +31,9 @@ from semcom_exp.schema.model import CgeConfig
 from semcom_exp.seeds import derive_seed
 from semcom_exp.training import build_trainer, fit_resumable
 
-VERSION = "2"  # 2: named seed streams (semcom_exp.seeds)
+VERSION = (
+    "3"  # 2: named seed streams (semcom_exp.seeds); 3: pretrained encoders train in train mode
+)
 STAGE = "sc_model"
 
 
