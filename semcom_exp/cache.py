@@ -89,11 +89,19 @@ class ArtifactCache:
         self._lock = LOCKS[lock]
         self.follower_timeout_s = float(follower_timeout_s)
         self._forced_this_run: set[Path] = set()
+        #: every artifact this run used, in order: stage, key, path, computed / reused (the
+        #: run dir's manifest.json lists them)
+        self.used: list[dict[str, str]] = []
+
+    def _record(self, stage: str, final: Path, how: str) -> None:
+        if all(item["path"] != str(final) for item in self.used):
+            self.used.append({"stage": stage, "key": final.name, "path": str(final), "how": how})
 
     def note_computed(self, path: Path) -> None:
         """Record that ``path`` was computed during this run by a worker process, so
         ``force`` does not compute it a second time here."""
         self._forced_this_run.add(Path(path).resolve())
+        self._record(Path(path).parent.name, Path(path).resolve(), "computed")
 
     def path(self, stage: str, config: Mapping[str, Any], version: str) -> Path:
         return self.root / stage / stage_key(stage, config, version)
@@ -121,6 +129,7 @@ class ArtifactCache:
         recompute = self.force and final not in self._forced_this_run
         if final.is_dir() and not recompute:
             log.info("stage %s: reusing %s", stage, final)
+            self._record(stage, final, "reused")
             return final
         rank = global_rank()
         if rank != 0:
@@ -129,6 +138,7 @@ class ArtifactCache:
         with self._lock(str(final) + ".lock"):
             if final.is_dir() and not recompute:  # another process finished it meanwhile
                 log.info("stage %s: reusing %s (computed by another job)", stage, final)
+                self._record(stage, final, "reused")
                 return final
             for stale in final.parent.glob(f".tmp-{final.name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)  # left by a killed attempt
@@ -164,6 +174,7 @@ class ArtifactCache:
                 os.rename(tmp, final)
             shutil.rmtree(work, ignore_errors=True)
             self._forced_this_run.add(final)
+        self._record(stage, final, "computed")
         return final
 
     def _follow_rank_zero(
@@ -203,6 +214,7 @@ class ArtifactCache:
             pass
         self._forced_this_run.add(final)
         log.info("stage %s: rank %d uses rank 0's %s", stage, rank, final)
+        self._record(stage, final, "computed by rank 0")
         return final
 
 

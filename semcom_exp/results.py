@@ -54,3 +54,54 @@ def save_figure(fig: Any, run_dir: Path, name: str) -> list[Path]:
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def _git(args: list[str], where: Path) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def code_version() -> dict[str, Any]:
+    """The code a run ran: the git commit of the package's checkout and whether it had
+    uncommitted changes (``dirty``), or that it is not a git checkout (an installed wheel)."""
+    where = Path(__file__).resolve().parent.parent
+    commit = _git(["rev-parse", "HEAD"], where)
+    if commit is None:
+        return {"git_commit": None, "git": f"not a git checkout ({where})"}
+    status = _git(["status", "--porcelain", "--untracked-files=no"], where) or ""
+    return {"git_commit": commit, "git_dirty": bool(status.strip())}
+
+
+def write_manifest(run_dir: Path, artifacts: list[dict[str, str]]) -> None:
+    """manifest.json: what produced this run dir: the code (git commit, dirty flag, package
+    version), the command line, Python / torch / CUDA, the host, and every cached artifact the
+    run used (stage, key, path, computed or reused)."""
+    import platform
+    import socket
+    import sys
+    import time
+
+    import torch
+
+    from semcom_exp import __version__
+
+    manifest = {
+        **code_version(),
+        "package_version": __version__,
+        "command": sys.argv,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "host": socket.gethostname(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "artifacts": artifacts,
+    }
+    atomic_write_text(Path(run_dir) / "manifest.json", json.dumps(manifest, indent=2) + "\n")

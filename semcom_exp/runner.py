@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.distributed import global_rank
 from semcom_exp.errors import ConfigError, SemcomError
-from semcom_exp.results import save_figure, write_results
+from semcom_exp.results import save_figure, write_manifest, write_results
 from semcom_exp.schema import validate_config
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ def _run(cfg: DictConfig, run_dir: Path, rank: int) -> float | None:
         log.info("rank %d: pipeline done; rank 0 writes the run dir", rank)
         return value
     write_results(run_dir, output.rows, summary)
+    write_manifest(run_dir, cache.used)
     figures = cfg.get("figures") if task == "run" else None
     with ctx.timed("figures"):
         for fig_target in figures or []:

@@ -31,6 +31,15 @@ def test_every_experiment_smoke_runs(tmp_path: Path, experiment: str):
     pngs = list((run / "figures").glob("*.png"))
     assert pngs and all(p.with_suffix(".pdf").exists() for p in pngs)
     assert (run / ".hydra" / "config.yaml").exists()
+    manifest = read_json(run / "manifest.json")  # provenance: code, versions, artifacts used
+    assert manifest["package_version"] and manifest["torch"] and manifest["host"]
+    assert manifest["git_commit"] is None or len(manifest["git_commit"]) == 40
+    for item in manifest["artifacts"]:
+        assert Path(item["path"]).is_dir() and item["how"] in ("computed", "reused")
+        assert Path(item["path"]).parent.name == item["stage"]
+    if experiment in ("quickstart", "lam_msc/cge"):  # trained stages: at least the models
+        stages = {item["stage"] for item in manifest["artifacts"]}
+        assert {"m2gsc_decoder"} <= stages or {"cge_generator"} <= stages, stages
 
 
 def test_same_seed_gives_identical_results(tmp_path: Path):
