@@ -91,6 +91,9 @@ def test_multirun_submitit_local_and_collect(tmp_path: Path):
     assert set(merged["seed"].astype(int)) == {0, 1}
     assert len(merged) == len(pd.read_csv(sweep / "0" / "results.csv")) * 2
     assert json.loads((tmp_path / "collect" / "run" / "results.json").read_text())["num_jobs"] == 2
+    per_job = pd.read_csv(sweep / "collected_summaries.csv")  # the results.json scalars
+    assert sorted(per_job["seed"].astype(int)) == [0, 1] and len(per_job) == 2
+    assert "wall_seconds" in per_job and "experiment" in per_job
 
 
 def test_collect_without_sweep_dir_is_a_clear_error(tmp_path: Path):

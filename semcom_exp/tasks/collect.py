@@ -1,7 +1,10 @@
-"""`task=collect sweep_dir=DIR`: merge a multirun's results.csv files into one table."""
+"""`task=collect sweep_dir=DIR`: merge a multirun's results.csv files into one table
+(``collected.csv``) and its results.json scalars into another, one row per job
+(``collected_summaries.csv``), each with the jobs' overrides as columns."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -27,26 +30,43 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return out
 
 
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    dirs = sorted(csv.parent for csv in sweep_dir.glob("**/results.csv"))
+    return [d for d in dirs if d != sweep_dir]
+
+
+def _with_overrides(frame: pd.DataFrame, job_dir: Path, sweep_dir: Path) -> pd.DataFrame:
+    """``frame`` plus the job's overrides (``override.KEY`` where a column has the name) and
+    its dir relative to the sweep as ``job``."""
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+    for key, value in parse_overrides(overrides or []).items():
+        column = key if key not in frame.columns else f"override.{key}"
+        frame[column] = value
+    frame["job"] = str(job_dir.relative_to(sweep_dir))
+    return frame
+
+
 def collect_sweep(sweep_dir: Path) -> pd.DataFrame:
     """One frame with every job's rows, plus the job's overrides and job number as columns."""
-    frames = []
-    for csv in sorted(sweep_dir.glob("**/results.csv")):
-        job_dir = csv.parent
-        if job_dir == sweep_dir:
-            continue
-        overrides_file = job_dir / ".hydra" / "overrides.yaml"
-        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
-        frame = pd.read_csv(csv)
-        for key, value in parse_overrides(overrides or []).items():
-            column = key if key not in frame.columns else f"override.{key}"
-            frame[column] = value
-        frame["job"] = str(job_dir.relative_to(sweep_dir))
-        frames.append(frame)
+    frames = [
+        _with_overrides(pd.read_csv(d / "results.csv"), d, sweep_dir) for d in _job_dirs(sweep_dir)
+    ]
     if not frames:
         raise ConfigError(
             "sweep_dir", f"no */results.csv under {sweep_dir}; point it at a multirun dir"
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def collect_summaries(sweep_dir: Path) -> pd.DataFrame:
+    """One row per job: its results.json scalars, plus its overrides and job as columns."""
+    frames = [
+        _with_overrides(pd.DataFrame([json.loads((d / "results.json").read_text())]), d, sweep_dir)
+        for d in _job_dirs(sweep_dir)
+        if (d / "results.json").is_file()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
@@ -57,6 +77,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         raise ConfigError("sweep_dir", f"{sweep_dir} is not a directory")
     table = collect_sweep(sweep_dir)
     atomic_write_text(sweep_dir / "collected.csv", table.to_csv(index=False))
+    summaries = collect_summaries(sweep_dir)
+    atomic_write_text(sweep_dir / "collected_summaries.csv", summaries.to_csv(index=False))
     log.info(
         "merged %d rows from %d jobs into %s",
         len(table),
