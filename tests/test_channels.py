@@ -341,3 +341,24 @@ def test_validate_channel_config_without_building():
         validate_channel_config({"kind": "awgn", "snr_db": []})
     with pytest.raises(ConfigError, match="channel.pdp_delays"):
         validate_channel_config({"kind": "ofdm", "cp_length": 4})
+
+
+def test_authors_power_delay_profile_pinned_by_value():
+    """The LAM-MSC authors' 5-tap profile (DESIGN.md): [0, -8, -17, -21, -25] dB at delays
+    [0, 3, 5, 6, 8] samples, what the default OFDM channel draws (conf and schema alike)."""
+    gains, delays = [0, -8, -17, -21, -25], [0, 3, 5, 6, 8]
+    ofdm = OfdmChannel(OfdmConfig(pilots=COMB))
+    assert list(ofdm.pdp.gains_db) == gains and list(ofdm.pdp.delays) == delays
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import REPO
+
+    with initialize_config_dir(str(REPO / "conf" / "channel"), version_base=None):
+        node = compose("ofdm")
+    assert list(node.pdp_gains_db) == gains and list(node.pdp_delays) == delays
+    # the frequency correlation at one subcarrier's spacing, by hand from the literal values
+    p = 10 ** (np.array(gains) / 10)
+    p /= p.sum()
+    r1 = np.sum(p * np.exp(-2j * np.pi * np.array(delays) / 64))
+    cov = freq_covariance(ofdm.pdp, 64)
+    assert cov[0, 1] == pytest.approx(r1) or cov[1, 0] == pytest.approx(r1)
