@@ -332,3 +332,30 @@ def test_default_channel_is_the_analog_awgn_link():
     torch.testing.assert_close(noise_var, x.pow(2).flatten(1).mean(1), rtol=1e-4, atol=0)  # 0 dB
     x2, t2 = handoff(x, 349, 0.0, "snr_aware", None, AC, torch.Generator().manual_seed(0))
     assert (t2 > t).all() and x2.shape == x.shape
+
+
+def test_k0_equals_a_plain_local_ddpm_sampler_on_the_same_noise():
+    """k = 0: nothing at the edge, no channel, the receiver samples alone: the same images as
+    diffusers' own DDPM loop over the strided timesteps with the local model and the same
+    generator (initial noise, then each step's variance noise)."""
+    shared, local = models()
+    layout, background = inputs()
+    out, _ = split_sample(
+        shared, local, layout, background, 0, snr_db=5.0, num_inference_steps=10,
+        generator=torch.Generator().manual_seed(3),
+    )  # fmt: skip
+    sched = DDPMScheduler(num_train_timesteps=1000, prediction_type="sample")
+    sched.set_timesteps(timesteps=inference_timesteps(10))
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(out.shape, generator=g)
+    with torch.no_grad():
+        for t in sched.timesteps:
+            x0 = local.predict_x0(x, int(t), layout, background)
+            x = sched.step(x0, t, x, generator=g).prev_sample
+    assert torch.allclose(out, x, atol=1e-5)
+    # and k > 0 is not that sampler (the edge's shared model takes the first steps)
+    other, _ = split_sample(
+        shared, local, layout, background, 350, snr_db=None, num_inference_steps=10,
+        generator=torch.Generator().manual_seed(3),
+    )  # fmt: skip
+    assert not torch.allclose(other, x, atol=1e-3)
