@@ -237,12 +237,13 @@ def test_cli_smoke_run_writes_the_contract(tmp_path: Path):
 
 def test_pipeline_rejects_an_empty_persona_base(tmp_path: Path):
     """The pipeline reads ``lkb.personas_root`` before any training: an empty prompt base stops
-    it with a DataError naming the file (the runner prints it and exits 2)."""
+    it with a DataError naming the file (the runner prints it and exits 2), and no stage has
+    been computed (a pipeline that trained the global LM first would leave it in the cache)."""
     from hydra import compose, initialize_config_dir
 
     from semcom_exp.cache import ArtifactCache
+    from semcom_exp.experiments.lam_msc.lkb import run as run_lkb
     from semcom_exp.runner import RunContext
-    from semcom_exp.stages.lkb import load_personas
 
     from .conftest import REPO
 
@@ -253,9 +254,10 @@ def test_pipeline_rejects_an_empty_persona_base(tmp_path: Path):
         cfg = compose("config", overrides=overrides)
     ctx = RunContext(run_dir=tmp_path, cache=ArtifactCache(tmp_path / "cache"))
     with pytest.raises(DataError) as err:
-        load_personas(cfg, ctx)
+        run_lkb(cfg, ctx)  # the whole pipeline, not only the reader
     assert "bob" in str(err.value) and P.PROMPT_BASE_FILE in str(err.value)
-    assert not (tmp_path / "cache").exists()  # nothing was computed
+    computed = [p for p in (tmp_path / "cache").glob("*/*") if p.is_dir()]
+    assert computed == [], computed
 
 
 def test_prompt_tuning_generation_matches_the_base_model_fed_the_soft_prompt(tiny):
