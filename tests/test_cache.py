@@ -87,49 +87,67 @@ def test_interrupted_stage_leaves_nothing_complete(tmp_path):
 
 def _killed_worker(root: str) -> None:
     import os
+    import signal
 
     def compute(out, work):
         (out / "partial").write_text("half")
-        os._exit(9)  # like SIGKILL mid-stage: no cleanup code runs
+        os.kill(os.getpid(), signal.SIGKILL)  # killed mid-stage: no cleanup code runs
 
     ArtifactCache(root).get_or_compute("stage", {"a": 1}, "1", compute)
 
 
 def test_killed_process_leaves_no_complete_artifact(tmp_path):
+    import signal
+
     proc = mp.get_context("spawn").Process(target=_killed_worker, args=(str(tmp_path),))
     proc.start()
     proc.join(60)
+    assert proc.exitcode == -signal.SIGKILL  # it died of the kill, not of an import error
     cache = ArtifactCache(tmp_path)
-    assert not cache.path("stage", {"a": 1}, "1").exists()
+    final = cache.path("stage", {"a": 1}, "1")
+    left = list(final.parent.glob(f".tmp-{final.name}-*"))
+    assert not final.exists() and [p.name for p in left[0].iterdir()] == ["partial"]
     p = cache.get_or_compute("stage", {"a": 1}, "1", _write("ok"))
     assert (p / "value.txt").read_text() == "ok" and not list(p.parent.glob(".tmp-*"))
 
 
-def _slow_worker(root: str, counter: str, lock: str = "hard") -> None:
+def _slow_worker(root: str, log: str, name: str, lock: str = "hard") -> None:
+    """Computes the artifact slowly (writing ``inside`` first), or waits for it; appends
+    'NAME computed' / 'NAME returned' lines to ``log``."""
+
+    def note(text: str) -> None:
+        with open(log, "a") as fh:
+            fh.write(f"{name} {text}\n")
+
     def compute(out, work):
-        with open(counter, "a") as fh:
-            fh.write("x")
-        time.sleep(1.0)
+        note("computed")
+        (Path(root) / "inside").write_text(name)
+        time.sleep(1.5)
         (out / "value.txt").write_text("done")
 
     ArtifactCache(root, lock=lock).get_or_compute("stage", {"a": 1}, "1", compute)
+    note("returned")
 
 
 @pytest.mark.parametrize("lock", ["hard", "soft"])  # paths.cache_lock: both serialise the jobs
 def test_concurrent_processes_compute_once(tmp_path, lock):
-    counter = tmp_path / "count.txt"
+    """B starts only once A is inside its compute (no artifact yet): with the lock B waits for
+    A and reuses A's artifact; without it B would compute too."""
+    root, log = tmp_path / "c", tmp_path / "log.txt"
+    root.mkdir()
     ctx = mp.get_context("spawn")
-    procs = [
-        ctx.Process(target=_slow_worker, args=(str(tmp_path / "c"), str(counter), lock))
-        for _ in range(2)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
+    first = ctx.Process(target=_slow_worker, args=(str(root), str(log), "A", lock))
+    first.start()
+    deadline = time.time() + 60
+    while not (root / "inside").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    second = ctx.Process(target=_slow_worker, args=(str(root), str(log), "B", lock))
+    second.start()
+    for p in (first, second):
         p.join(60)
-    assert all(p.exitcode == 0 for p in procs)
-    assert counter.read_text() == "x"
-    assert not list((tmp_path / "c" / "stage").glob("*.lock")) or lock == "hard"  # soft: removed
+    assert first.exitcode == 0 and second.exitcode == 0
+    assert sorted(log.read_text().splitlines()) == ["A computed", "A returned", "B returned"]
+    assert not list((root / "stage").glob("*.lock")) or lock == "hard"  # soft: removed
 
 
 # ---------------------------------------------------------------- a non-zero rank of a DDP job
