@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -54,3 +55,28 @@ def _few_threads():
 
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """``smoke_run(experiment)``: ``python -m semcom_exp experiment=X debug=default`` run ONCE
+    per test session and shared by every test that reads it (also across pytest-xdist workers,
+    under a file lock): returncode, stdout, stderr and ``tmp`` (its ``run`` and ``cache``
+    dirs). Read only: a test that changes files runs its own."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "smoke_runs"
+    root.mkdir(parents=True, exist_ok=True)
+
+    def get(experiment: str) -> SimpleNamespace:
+        tmp = root / experiment.replace("/", "__")
+        done = tmp / "process.json"
+        with FileLock(str(tmp) + ".lock"):
+            if not done.exists():
+                proc = run_cli(f"experiment={experiment}", "debug=default", tmp=tmp)
+                record = {k: getattr(proc, k) for k in ("returncode", "stdout", "stderr")}
+                done.write_text(json.dumps(record))
+        return SimpleNamespace(**json.loads(done.read_text()), tmp=tmp)
+
+    return get

@@ -34,8 +34,9 @@ def _compose(*overrides: str):
         return compose("config", overrides=["experiment=lam_msc/bits", *overrides])
 
 
-def test_cli_smoke_debug(tmp_path: Path):
-    proc = run_cli("experiment=lam_msc/bits", "debug=default", tmp=tmp_path, timeout=300)
+def test_cli_smoke_debug(smoke_run):
+    proc = smoke_run("lam_msc/bits")  # the CLI smoke run, shared with tests/test_cli.py
+    tmp_path = proc.tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     frame = pd.read_csv(run / "results.csv")

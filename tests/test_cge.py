@@ -293,8 +293,9 @@ def test_bad_input_exits_nonzero_naming_the_key_with_an_empty_cache(
     assert not cache.exists() or not any(cache.rglob("*"))
 
 
-def test_debug_smoke_through_the_cli(tmp_path: Path):
-    proc = run_cli("experiment=lam_msc/cge", "debug=default", tmp=tmp_path, timeout=300)
+def test_debug_smoke_through_the_cli(smoke_run):
+    proc = smoke_run("lam_msc/cge")  # the CLI smoke run, shared with tests/test_cli.py
+    tmp_path = proc.tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     frame = pd.read_csv(run / "results.csv")

@@ -21,10 +21,10 @@ def _without_timings(d: dict) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_smoke_runs(tmp_path: Path, experiment: str):
-    proc = run_cli(f"experiment={experiment}", "debug=default", tmp=tmp_path)
+def test_every_experiment_smoke_runs(smoke_run, experiment: str):
+    proc = smoke_run(experiment)  # shared with the experiments' own files (tests/conftest.py)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = tmp_path / "run"
+    run = proc.tmp / "run"
     summary = read_json(run / "results.json")
     assert summary["experiment"] == experiment and summary["wall_seconds"] > 0
     assert len(pd.read_csv(run / "results.csv")) > 0
@@ -40,6 +40,32 @@ def test_every_experiment_smoke_runs(tmp_path: Path, experiment: str):
     if experiment in ("quickstart", "lam_msc/cge"):  # trained stages: at least the models
         stages = {item["stage"] for item in manifest["artifacts"]}
         assert {"m2gsc_decoder"} <= stages or {"cge_generator"} <= stages, stages
+
+
+TRAINING = ("quickstart", "lam_msc/cge", "lam_msc/sc", "lam_msc/lkb", "lam_msc/end2end")
+
+
+def _table_without_timings(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    return frame[[c for c in frame.columns if not any(t in c for t in TIMING_KEYS)]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", TRAINING)
+def test_same_seed_retrains_to_identical_results(smoke_run, tmp_path: Path, experiment: str):
+    """Every training experiment, rerun from an EMPTY cache with the same seed (so every stage
+    trains again), gives the shared smoke run's results.json and results.csv exactly (timing
+    columns aside)."""
+    first = smoke_run(experiment)
+    assert first.returncode == 0, first.stderr[-3000:]
+    proc = run_cli(f"experiment={experiment}", "debug=default", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (read_json(d / "run" / "results.json") for d in (first.tmp, tmp_path))
+    assert _without_timings(a) == _without_timings(b)
+    pd.testing.assert_frame_equal(
+        _table_without_timings(first.tmp / "run" / "results.csv"),
+        _table_without_timings(tmp_path / "run" / "results.csv"),
+    )
 
 
 def test_same_seed_gives_identical_results(tmp_path: Path):

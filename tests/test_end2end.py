@@ -19,8 +19,9 @@ from semcom_exp.experiments.lam_msc.end2end import (
 from tests.conftest import read_json, run_cli
 
 
-def test_cli_smoke_debug(tmp_path: Path):
-    proc = run_cli("experiment=lam_msc/end2end", "debug=default", tmp=tmp_path, timeout=300)
+def test_cli_smoke_debug(smoke_run):
+    proc = smoke_run("lam_msc/end2end")  # the CLI smoke run, shared with tests/test_cli.py
+    tmp_path = proc.tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     frame = pd.read_csv(tmp_path / "run" / "results.csv")
     for col in (

@@ -15,7 +15,7 @@ from semcom_exp.data import personas as P
 from semcom_exp.errors import DataError, SemcomError
 from semcom_exp.models import lkb as M
 
-from .conftest import read_json, run_cli
+from .conftest import read_json
 
 
 # ------------------------------------------------------------------------------ personas
@@ -214,8 +214,9 @@ def test_local_lm_folder_loads(tiny, tmp_path: Path):
 
 
 # ------------------------------------------------------------------------------ CLI
-def test_cli_smoke_run_writes_the_contract(tmp_path: Path):
-    proc = run_cli("experiment=lam_msc/lkb", "debug=default", tmp=tmp_path)
+def test_cli_smoke_run_writes_the_contract(smoke_run):
+    proc = smoke_run("lam_msc/lkb")  # the CLI smoke run, shared with tests/test_cli.py
+    tmp_path = proc.tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     rows = pd.read_csv(run / "results.csv")

@@ -19,7 +19,7 @@ from semcom_exp.models.sc_tokenizer import WordTokenizer, split_words
 from semcom_exp.models.sc_transformer import SCTransformer, preflight_encoder
 from semcom_exp.stages import sc as sc_stage
 
-from .conftest import REPO, read_json, run_cli
+from .conftest import REPO, read_json
 
 TINY = {
     "encoder": None, "tiny_bert": None, "freeze_encoder": False, "max_len": 12, "max_vocab": 500,
@@ -283,8 +283,9 @@ def test_bad_sc_config_names_the_key(override, key):
     assert info.value.key == key
 
 
-def test_cli_smoke_debug(tmp_path: Path):
-    proc = run_cli("experiment=lam_msc/sc", "debug=default", tmp=tmp_path)
+def test_cli_smoke_debug(smoke_run):
+    proc = smoke_run("lam_msc/sc")  # the CLI smoke run, shared with tests/test_cli.py
+    tmp_path = proc.tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     table = pd.read_csv(run / "results.csv")
