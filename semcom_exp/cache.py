@@ -1,10 +1,12 @@
 """Content-addressed artifact cache for pipeline stages.
 
-A stage's output lives in ``<root>/<stage>/<key>/`` where ``key`` hashes the stage's resolved
-config, the package version and the stage's own ``VERSION``. It is computed into a temporary
-directory and renamed into place only when complete, under a file lock, so parallel jobs of a
-multirun compute each artifact once and never read a half-written one; a killed stage leaves
-only a temp dir that the next run discards. ``work_dir`` survives interruption, so a training
+A stage's output lives in ``<root>/<stage>/<key>/`` where ``key`` is ``<config>-<code>``: a
+hash of the stage's resolved config, the package version and the stage's own ``VERSION``, then
+the hash of the source code the stage runs (``semcom_exp.code_hash``), so a code edit retrains;
+``reuse_stale`` takes an artifact of the same config built by other code, and says so. It is
+computed into a temporary directory and renamed into place only when complete, under a file
+lock, so parallel jobs of a multirun compute each artifact once and never read a half-written
+one; a killed stage leaves only a temp dir that the next run discards. ``work_dir`` survives interruption, so a training
 stage can keep its last checkpoint there and resume from it.
 
 In a multi-process (DDP) job every rank runs the whole pipeline; rank 0 alone writes the cache
@@ -27,6 +29,7 @@ from typing import Any
 from filelock import FileLock, SoftFileLock
 
 from semcom_exp import __version__
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.distributed import global_rank, group_rank_and_size
 from semcom_exp.errors import SemcomError
 
@@ -55,14 +58,34 @@ def _canonical(obj: Any) -> Any:
     return obj
 
 
-def stage_key(stage: str, config: Mapping[str, Any], version: str) -> str:
-    """Hash of the stage name, its resolved config, the package version and the stage version."""
+def stage_key(stage: str, config: Mapping[str, Any], version: str | StageVersion) -> str:
+    """``<config>-<code>``: a hash of the stage name, its resolved config, the package version
+    and the stage version number, then the stage's code hash (``StageVersion.code_hash``). A
+    plain string ``version`` (callers outside the package) gives the config half alone."""
     payload = json.dumps(
-        {"stage": stage, "config": _canonical(config), "package": __version__, "version": version},
+        {
+            "stage": stage,
+            "config": _canonical(config),
+            "package": __version__,
+            "version": str(version),
+        },
         sort_keys=True,
         default=str,
     )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return f"{key}-{version.code_hash()}" if isinstance(version, StageVersion) else key
+
+
+def code_meta(version: str | StageVersion) -> dict[str, str]:
+    """What artifact.json records of the code: its hash and the module it was taken from."""
+    if not isinstance(version, StageVersion):
+        return {}
+    return {"code_hash": version.code_hash(), "code_module": version.module}
+
+
+def key_code_hash(key: str) -> str | None:
+    """The code half of an artifact key (None for a key made before code hashes)."""
+    return key.partition("-")[2] or None
 
 
 #: ``paths.cache_lock``: hard = an OS file lock (fcntl; right on a local disk and on file
@@ -81,9 +104,14 @@ class ArtifactCache:
         force: bool = False,
         follower_timeout_s: float = FOLLOWER_TIMEOUT_S,
         lock: str = "hard",
+        reuse_stale: bool = False,
     ):
         self.root = Path(root).expanduser().resolve()
         self.force = force
+        #: ``cache.reuse_stale``: with no artifact for the current code, reuse one of the same
+        #: config built by other code (the newest), with a warning in the log
+        self.reuse_stale = reuse_stale
+        self._stale: set[Path] = set()
         if lock not in LOCKS:
             raise ValueError(f"lock must be one of {sorted(LOCKS)}, got {lock!r}")
         self._lock = LOCKS[lock]
@@ -94,8 +122,18 @@ class ArtifactCache:
         self.used: list[dict[str, str]] = []
 
     def _record(self, stage: str, final: Path, how: str) -> None:
+        if final in self._stale:
+            how += " (stale code: cache.reuse_stale)"
         if all(item["path"] != str(final) for item in self.used):
-            self.used.append({"stage": stage, "key": final.name, "path": str(final), "how": how})
+            self.used.append(
+                {
+                    "stage": stage,
+                    "key": final.name,
+                    "code_hash": key_code_hash(final.name),
+                    "path": str(final),
+                    "how": how,
+                }
+            )
 
     def note_computed(self, path: Path) -> None:
         """Record that ``path`` was computed during this run by a worker process, so
@@ -103,21 +141,52 @@ class ArtifactCache:
         self._forced_this_run.add(Path(path).resolve())
         self._record(Path(path).parent.name, Path(path).resolve(), "computed")
 
-    def path(self, stage: str, config: Mapping[str, Any], version: str) -> Path:
-        return self.root / stage / stage_key(stage, config, version)
+    def path(self, stage: str, config: Mapping[str, Any], version: str | StageVersion) -> Path:
+        """The artifact dir for (stage, config, version); under ``reuse_stale`` (and not
+        ``force``), when the current code has none, the newest one of the same config."""
+        final = self.root / stage / stage_key(stage, config, version)
+        if self.reuse_stale and not self.force and not final.is_dir():
+            stale = self._newest_same_config(final)
+            if stale is not None:
+                if stale not in self._stale:
+                    log.warning(
+                        "stage %s: cache.reuse_stale=true: reusing %s, built by other code "
+                        "(code hash %s; the current code's is %s)",
+                        stage,
+                        stale,
+                        key_code_hash(stale.name) or "unrecorded",
+                        key_code_hash(final.name),
+                    )
+                    self._stale.add(stale)
+                return stale
+        return final
+
+    @staticmethod
+    def _newest_same_config(final: Path) -> Path | None:
+        """The newest complete artifact whose key has ``final``'s config half."""
+        config_half = final.name.partition("-")[0]
+        found = [
+            d
+            for d in final.parent.glob(f"{config_half}*")
+            if d.name.partition("-")[0] == config_half
+            and "." not in d.name  # not a .work / .lock / temp entry
+            and (d / META_FILE).is_file()
+        ]
+        return max(found, key=lambda d: (d / META_FILE).stat().st_mtime, default=None)
 
     def get_or_compute(
         self,
         stage: str,
         config: Mapping[str, Any],
-        version: str,
+        version: str | StageVersion,
         compute: Callable[[Path, Path], None],
     ) -> Path:
         """Return the artifact dir for (stage, config, version), computing it if needed.
 
         ``compute(out_dir, work_dir)`` writes the artifact into ``out_dir`` (a temp dir renamed
         into place on success); ``work_dir`` persists across interrupted attempts (e.g. for a
-        last checkpoint) and is removed once the artifact is complete.
+        last checkpoint) and is removed once the artifact is complete, or before computing
+        under ``force`` (a forced stage starts from scratch, never from an old checkpoint).
 
         A rank other than 0 of a DDP job (``semcom_exp.distributed.global_rank``) takes the other
         path, :meth:`_follow_rank_zero`: a training stage's ``compute`` runs collectives (DDP
@@ -145,6 +214,9 @@ class ArtifactCache:
             tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
             work = final.parent / f"{final.name}.work"
+            if recompute and work.exists():  # force: no resume from an earlier attempt's state
+                log.info("stage %s: force clears %s", stage, work)
+                shutil.rmtree(work)
             work.mkdir(exist_ok=True)
             log.info("stage %s: computing %s", stage, final)
             start = time.perf_counter()
@@ -152,7 +224,8 @@ class ArtifactCache:
                 compute(tmp, work)
                 meta = {
                     "stage": stage,
-                    "version": version,
+                    "version": str(version),
+                    **code_meta(version),
                     "package_version": __version__,
                     "config": _canonical(config),
                     "compute_seconds": time.perf_counter() - start,

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semcom_exp.errors import SemcomError
+
+if TYPE_CHECKING:
+    import torch
 
 # Lightning's order (lightning.fabric.utilities.rank_zero._get_rank)
 _RANK_VARS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
@@ -73,3 +76,18 @@ def eval_device(trainer_cfg: Mapping[str, Any] | None) -> Any:
     if want_cuda and torch.cuda.is_available():
         return torch.device("cuda", local_rank() % torch.cuda.device_count())
     return torch.device("cpu")
+
+
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over the whole optimiser-step batch: under DDP each process holds an equal
+    share, so the mean of the processes' means (all-reduced); a constant for the gradient."""
+    import torch
+
+    mean = x.detach().mean()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        world = torch.distributed.get_world_size()
+        if world > 1:
+            mean = mean.clone()
+            torch.distributed.all_reduce(mean)
+            mean = mean / world
+    return mean

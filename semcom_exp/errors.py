@@ -23,3 +23,9 @@ class DataError(SemcomError):
 class TrainingDivergedError(SemcomError):
     """A training loss became NaN / inf; the message names the model, the step and what to
     change. Nothing is written to the cache."""
+
+
+class Interrupted(Exception):  # noqa: N818 - the job's state, read as such in status.json
+    """The job was stopped by SIGTERM (a SLURM time limit, a preemption, ``kill``). A training
+    stage in progress saved its ``last.ckpt`` first; rerunning the same command resumes it. An
+    Exception (not SystemExit) so that a multirun records the job and goes on."""

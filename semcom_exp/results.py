@@ -1,4 +1,5 @@
-"""The run-dir contract: results.json (flat scalars), results.csv (tidy rows), figures/."""
+"""The run-dir contract: results.json (flat scalars), results.csv (tidy rows), figures/, and
+status.json (how the job ended: running, completed, failed or interrupted)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,89 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+#: status.json's ``status`` values; a job killed without a chance to say so stays ``running``
+STATUSES = ("running", "completed", "failed", "interrupted")
+STATUS_FILE = "status.json"
+
+
+def write_status(run_dir: Path, status: str, error: str | None = None, exit_code: int = 0) -> None:
+    """Write ``run_dir/status.json`` atomically: how the job ended (``STATUSES``), its one-line
+    error and the exit status the job stands for, so ``task=collect`` and the multirun's
+    summary can tell a finished job from a failed, interrupted or killed one."""
+    import socket
+    import time
+
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    record = {
+        "status": status,
+        "error": error,
+        "exit_code": exit_code,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    atomic_write_text(Path(run_dir) / STATUS_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """``run_dir``'s status.json, or None if it has none (or an unreadable one)."""
+    try:
+        record = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") in STATUSES else None
+
+
+@dataclass
+class SweepJob:
+    """One job dir of a multirun: where it is, its overrides, and its status record."""
+
+    dir: Path
+    name: str  # e.g. "1 (seed=-1)": its dir under the sweep and its overrides
+    overrides: list[str]
+    status: dict[str, Any] | None
+
+    @property
+    def complete(self) -> bool:
+        """Completed; a job dir from before status.json existed counts if it has results."""
+        if self.status is None:
+            return (self.dir / "results.json").is_file() and (self.dir / "results.csv").is_file()
+        return self.status["status"] == "completed"
+
+    def problem(self) -> str:
+        """Why the job is not complete, in a few words."""
+        if self.status is None:
+            return "no results and no status.json (never started, or killed before writing)"
+        if self.status["status"] == "running":
+            return f"still running or killed (pid {self.status.get('pid')} on {self.status.get('host')})"
+        return f"{self.status['status']}: {self.status.get('error')}"
+
+
+def sweep_jobs(sweep_dir: Path) -> list[SweepJob]:
+    """Every job dir under ``sweep_dir`` (a dir holding ``.hydra/`` or results.csv), in job
+    order."""
+    import yaml
+
+    sweep_dir = Path(sweep_dir)
+    found = {p.parent for name in (".hydra", "results.csv") for p in sweep_dir.glob(f"**/{name}")}
+    jobs = []
+    for job_dir in found - {sweep_dir}:
+        try:
+            overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+        except (OSError, yaml.YAMLError):
+            overrides = []
+        rel = str(job_dir.relative_to(sweep_dir))
+        name = f"{rel} ({' '.join(map(str, overrides))})" if overrides else rel
+        jobs.append(SweepJob(job_dir, name, [str(o) for o in overrides], read_status(job_dir)))
+
+    def order(job: SweepJob) -> tuple:
+        parts = job.dir.relative_to(sweep_dir).parts
+        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+    return sorted(jobs, key=order)
 
 
 def _json_scalar(value: Any) -> Any:

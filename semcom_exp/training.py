@@ -15,19 +15,24 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
 
 from semcom_exp.distributed import batch_share, global_rank, group_rank_and_size
-from semcom_exp.errors import ConfigError, SemcomError
+from semcom_exp.errors import ConfigError, Interrupted, SemcomError
+from semcom_exp.resume import ResumeState, fingerprint, streams_of, usable_checkpoint
 from semcom_exp.seeds import derive_seed
+from semcom_exp.tracking import refuse_training, stage_loggers
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +42,21 @@ for _name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lig
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 
-def build_loggers(cfg: DictConfig, name: str) -> list[Any]:
-    """Instantiate every logger of the `logger` group, each under its own `name` sub-dir."""
-    loggers = []
-    for key, conf in (cfg.get("logger") or {}).items():
-        if conf is None or "_target_" not in conf:
-            continue
-        kwargs = {"name": f"{conf.get('name', key)}/{name}"} if "name" in conf else {}
-        loggers.append(instantiate(conf, **kwargs))
-    return loggers
+def build_loggers(cfg: DictConfig, name: str, work_dir: Path | None = None) -> list[Any]:
+    """Every logger of the `logger` group for one training stage: its own tracked run, named
+    after trainer `name` and the artifact `work_dir` belongs to, with the run config as its
+    hyper-parameters (semcom_exp.tracking)."""
+    return stage_loggers(cfg, name, work_dir)
+
+
+def _with_progress_bar(callbacks: list[Callback], trainer_cfg: dict[str, Any]) -> list[Callback]:
+    """Lightning's bar only where it shows: bars on (`trainer.enable_progress_bar`; off under
+    debug) and stderr a terminal; a configured bar callback is dropped otherwise (Lightning
+    refuses one with the bar off)."""
+    if trainer_cfg.get("enable_progress_bar", True) and sys.stderr.isatty():
+        return callbacks
+    trainer_cfg["enable_progress_bar"] = False
+    return [c for c in callbacks if not isinstance(c, ProgressBar)]
 
 
 def build_trainer(
@@ -66,7 +77,8 @@ def build_trainer(
     callbacks = [
         instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
     ]
-    loggers = build_loggers(cfg, name)
+    refuse_training(name, work_dir)  # task=eval trains nothing
+    loggers = build_loggers(cfg, name, work_dir)
     if not loggers:
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
     callbacks += extra_callbacks or []
@@ -86,9 +98,13 @@ def build_trainer(
                 every_n_train_steps=checkpoint_every,
             )
         )
+        # RNG states, stream position, time: exact resume. First, so its batch count is
+        # current when any other callback saves a checkpoint at a batch's end.
+        callbacks.insert(0, ResumeState())
         overrides["enable_checkpointing"] = True
         overrides["default_root_dir"] = str(work_dir)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    callbacks = _with_progress_bar(callbacks, trainer_cfg)
     if unused_parameters and trainer_cfg.get("strategy") == "ddp":
         trainer_cfg["strategy"] = "ddp_find_unused_parameters_true"
     return instantiate(trainer_cfg, callbacks=callbacks, **overrides)
@@ -176,10 +192,35 @@ def trainer_world_size(cfg: DictConfig) -> int:
     return int(instantiate(trainer_cfg, logger=False, callbacks=[]).world_size)
 
 
+class _CheckpointOnSigterm(Callback):
+    """On SIGTERM Lightning ends the fit after the current step (``SIGTERMException``); save
+    ``last.ckpt`` then (temp file + rename), so a rerun resumes from that step rather than from
+    the last periodic checkpoint."""
+
+    def __init__(self, ckpt: Path):
+        self.ckpt = Path(ckpt)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: Any, exception: BaseException) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return
+        tmp = self.ckpt.with_name(f".{self.ckpt.name}.sigterm")
+        trainer.save_checkpoint(tmp)  # every rank calls it; rank 0 writes
+        if trainer.is_global_zero:
+            tmp.replace(self.ckpt)
+            log.warning("SIGTERM at step %d: saved %s", trainer.global_step, self.ckpt)
+
+
 def fit_resumable(
     trainer: L.Trainer, model: L.LightningModule, loader: Any, work_dir: Path | None
-) -> None:
-    """`trainer.fit`, resuming from `work_dir/last.ckpt` when a killed attempt left one.
+) -> float:
+    """`trainer.fit`, resuming from `work_dir/last.ckpt` when a killed attempt left one; returns
+    the training seconds of the earlier attempts (to their last checkpoint; 0 without resume).
+    On SIGTERM it saves `last.ckpt` after the current step and raises ``Interrupted``.
+
+    The resume is exact (semcom_exp.resume): random states and the position of the loader's
+    streams (``start_at``) come back from the checkpoint. A checkpoint that cannot be read or
+    that another stage / older code wrote is moved aside with a warning and the stage starts
+    from scratch.
 
     Under DDP each batch is split over the processes (split_batches), and a rank other than 0
     reseeds torch's global generator (per stage, per rank): the random draws a model makes in
@@ -195,12 +236,26 @@ def fit_resumable(
             torch.manual_seed(derive_seed(torch.initial_seed(), "ddp/rank", rank))
             if hasattr(model, "reseed_rank"):  # a model with generators of its own
                 model.reseed_rank(rank)
-    ckpt = Path(work_dir) / "last.ckpt" if work_dir is not None else None
-    if ckpt is not None and ckpt.exists():
-        log.info("resuming %s from %s", type(model).__name__, ckpt)
-        trainer.fit(model, loader, ckpt_path=str(ckpt))
-    else:
-        trainer.fit(model, loader)
+    state = next((c for c in trainer.callbacks if isinstance(c, ResumeState)), None)
+    ckpt = None
+    if work_dir is not None and state is not None:
+        expected = fingerprint(Path(work_dir), model)
+        state.prepare(expected, streams_of(loader))
+        ckpt = usable_checkpoint(Path(work_dir) / "last.ckpt", expected)
+    if work_dir is not None:
+        trainer.callbacks.append(_CheckpointOnSigterm(Path(work_dir) / "last.ckpt"))
+    try:
+        if ckpt is not None:
+            log.info("resuming %s from %s", type(model).__name__, ckpt)
+            with warnings.catch_warnings():  # the streams do resume mid-epoch (ResumeState)
+                warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+                trainer.fit(model, loader, ckpt_path=str(ckpt))
+        else:
+            trainer.fit(model, loader)
+    except SIGTERMException:  # a SystemExit (exit 0): make it the job's interrupted state
+        where = f"; {work_dir}/last.ckpt saved, rerun to resume" if work_dir is not None else ""
+        raise Interrupted(f"SIGTERM while training {type(model).__name__}{where}") from None
+    return state.seconds_before if state is not None else 0.0
 
 
 def steps_per_epoch(num_samples: int, batch_size: int) -> int:

@@ -37,15 +37,22 @@ def read_json(path: Path) -> dict:
 
 def main_in_process(monkeypatch, capsys, *overrides: str) -> tuple[int, str]:
     """`python -m semcom_exp OVERRIDES` run in this process (saves a start-up): (exit code, stderr)."""
+    import logging
+
     from semcom_exp.__main__ import cli
 
     monkeypatch.setattr(sys, "argv", ["semcom_exp", *overrides])
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # cli sets it while it runs
+    root, before = logging.getLogger(), list(logging.getLogger().handlers)
     code = 0
     try:
         cli()
     except SystemExit as exc:
         code = exc.code
+    finally:  # Hydra's job logging handlers hold this test's captured stderr: drop them
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
     return code, capsys.readouterr().err
 
 

@@ -30,7 +30,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 def _compose(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "semcom_exp" / "conf"), version_base="1.3"):
         return compose("config", overrides=["experiment=lam_msc/bits", *overrides])
 
 

@@ -253,3 +253,185 @@ def test_rank1_times_out_when_rank0_never_publishes(tmp_path, monkeypatch):
     with pytest.raises(SemcomError, match=re.escape(str(final))):
         cache.get_or_compute("stage", {"a": 1}, "1", _write("rank1"))
     assert not final.exists() and not list(final.parent.glob(".rank1-*"))
+
+
+# ----------------------------------------------------------------------- code hash in the key
+STAGE_MODULE = "semcom_exp.stages.cge"  # any stage: its import closure reaches models/channels
+
+
+@pytest.fixture
+def package_copy(tmp_path) -> Path:
+    """A scratch copy of the package source, to edit without touching the real one."""
+    import shutil
+
+    import semcom_exp
+
+    dest = tmp_path / "src" / "semcom_exp"
+    shutil.copytree(
+        Path(semcom_exp.__file__).parent, dest, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return dest
+
+
+def _edit(file: Path, old: str, new: str) -> None:
+    text = file.read_text()
+    assert old in text, f"{old!r} not in {file}"
+    file.write_text(text.replace(old, new, 1))
+
+
+def _train_count(cache: ArtifactCache, version) -> list[int]:
+    calls: list[int] = []
+    cache.get_or_compute("stage", {"lr": 1e-3}, version, lambda out, work: calls.append(1))
+    return calls
+
+
+def test_code_edit_retrains_docstring_or_comment_edit_does_not(tmp_path, package_copy):
+    from semcom_exp.code_hash import StageVersion
+
+    version = StageVersion("1", STAGE_MODULE, root=package_copy)
+    cache = ArtifactCache(tmp_path / "cache")
+    assert _train_count(cache, version) == [1]
+    assert _train_count(cache, version) == []  # same code: reused
+    # docstrings, comments and blank lines of the stage and of a module it imports: same key
+    stage_file = package_copy / "stages" / "cge.py"
+    _edit(stage_file, '"""Stage ``cge_generator``', '"""Reworded. Stage ``cge_generator``')
+    _edit(stage_file, "\nlog = logging.getLogger", "\n# a new comment\n\nlog = logging.getLogger")
+    _edit(package_copy / "models" / "cge.py", '"""', '"""Reworded. ')
+    assert _train_count(cache, version) == []
+    # a code edit in a module the stage imports (not the stage itself): retrains
+    _edit(
+        package_copy / "channels" / "nmse.py",
+        "def ",
+        "def _unused_helper():\n    return 1\n\n\ndef ",
+    )
+    assert _train_count(cache, version) == [1]
+    # and an edit of the stage module itself
+    _edit(stage_file, 'STAGE = "cge_generator"', 'STAGE = "cge_generator"\nEXTRA = 1')
+    assert _train_count(cache, version) == [1]
+    keys = sorted(p.name for p in (tmp_path / "cache" / "stage").iterdir() if "." not in p.name)
+    assert len(keys) == 3 and len({k.partition("-")[0] for k in keys}) == 1  # config half shared
+
+
+def test_code_hash_ignores_type_checking_imports_and_the_cache_itself(package_copy):
+    from semcom_exp.code_hash import code_hash, module_closure
+
+    closure = module_closure(STAGE_MODULE, package_copy)
+    assert "semcom_exp.models.cge" in closure and "semcom_exp.channels.nmse" in closure
+    assert "semcom_exp.cache" not in closure and "semcom_exp.tasks.collect" not in closure
+    before = code_hash(STAGE_MODULE, package_copy)
+    _edit(package_copy / "cache.py", "\ndef ", "\nUNUSED = 1\n\n\ndef ")
+    assert code_hash(STAGE_MODULE, package_copy) == before
+
+
+def test_artifact_json_and_used_list_record_the_code_hash(tmp_path):
+    import json
+
+    from semcom_exp.code_hash import StageVersion
+
+    version = StageVersion("1", STAGE_MODULE)
+    cache = ArtifactCache(tmp_path)
+    path = cache.get_or_compute("stage", {"a": 1}, version, _write("x"))
+    meta = json.loads((path / "artifact.json").read_text())
+    assert meta["code_hash"] == version.code_hash() == path.name.partition("-")[2]
+    assert meta["code_module"] == STAGE_MODULE and meta["version"] == "1"
+    assert cache.used[0]["code_hash"] == version.code_hash()
+
+
+def test_reuse_stale_reuses_other_codes_artifact_and_says_so(tmp_path, package_copy, caplog):
+    from semcom_exp.code_hash import StageVersion
+
+    version = StageVersion("1", STAGE_MODULE, root=package_copy)
+    old = ArtifactCache(tmp_path).get_or_compute("stage", {"a": 1}, version, _write("old"))
+    _edit(
+        package_copy / "channels" / "nmse.py",
+        "def ",
+        "def _unused_helper():\n    return 1\n\n\ndef ",
+    )
+    strict = ArtifactCache(tmp_path)
+    assert strict.path("stage", {"a": 1}, version) != old  # the edit changed the key
+    stale = ArtifactCache(tmp_path, reuse_stale=True)
+    calls = []
+    with caplog.at_level("WARNING", logger="semcom_exp.cache"):
+        got = stale.get_or_compute("stage", {"a": 1}, version, lambda o, w: calls.append(1))
+    assert got == old and calls == []
+    assert "cache.reuse_stale=true: reusing" in caplog.text
+    assert "stale code" in stale.used[0]["how"]
+    # another config is not served by the stale lookup; force ignores it
+    assert stale.path("stage", {"a": 2}, version).name.partition("-")[0] != old.name.split("-")[0]
+    forced = ArtifactCache(tmp_path, reuse_stale=True, force=True)
+    assert forced.path("stage", {"a": 1}, version) != old
+
+
+# ------------------------------------------------------------------------------ task=cache
+def _cache_task(monkeypatch, capsys, tmp_path: Path, *overrides: str) -> tuple[int, dict, str]:
+    from tests.conftest import main_in_process, read_json
+
+    run = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    code, err = main_in_process(
+        monkeypatch,
+        capsys,
+        "task=cache",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"cache.outputs_dir={tmp_path / 'outputs'}",
+        f"hydra.run.dir={run}",
+        *overrides,
+    )
+    return code, (read_json(run / "results.json") if code == 0 else {}), err
+
+
+def test_cache_task_lists_and_prunes_only_on_request(tmp_path, package_copy, monkeypatch, capsys):
+    import json
+
+    from semcom_exp.code_hash import StageVersion
+
+    cache = ArtifactCache(tmp_path / "cache")
+    now = StageVersion("1", STAGE_MODULE)
+    used = cache.get_or_compute("stage", {"a": 1}, now, _write("used"))
+    unused = cache.get_or_compute("stage", {"a": 2}, now, _write("unused"))
+    _edit(
+        package_copy / "channels" / "nmse.py",
+        "def ",
+        "def _unused_helper():\n    return 1\n\n\ndef ",
+    )
+    old_code = StageVersion("1", STAGE_MODULE, root=package_copy)
+    stale = cache.get_or_compute("stage", {"a": 1}, old_code, _write("stale"))
+    (stale.parent / f"{stale.name}.work").mkdir()  # not artifacts: never listed or deleted
+    (stale.parent / f".tmp-{stale.name}-x").mkdir()
+    run_dir = tmp_path / "outputs" / "runs" / "x"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps({"artifacts": [{"path": str(used)}]}))
+
+    code, summary, _ = _cache_task(monkeypatch, capsys, tmp_path, "cache.prune=stale")
+    assert code == 0 and summary["num_artifacts"] == 3 and summary["num_stale"] == 1
+    assert summary["num_unreferenced"] == 2 and summary["num_would_delete"] == 1
+    assert stale.is_dir()  # a dry run by default: nothing deleted
+
+    code, summary, _ = _cache_task(
+        monkeypatch, capsys, tmp_path, "cache.prune=stale", "cache.dry_run=false"
+    )
+    assert code == 0 and summary["num_deleted"] == 1
+    assert not stale.exists() and used.is_dir() and unused.is_dir()
+    assert (stale.parent / f"{stale.name}.work").is_dir()
+
+    code, summary, _ = _cache_task(
+        monkeypatch, capsys, tmp_path, "cache.prune=unreferenced", "cache.dry_run=false"
+    )
+    assert code == 0 and summary["num_deleted"] == 1 and not unused.exists() and used.is_dir()
+
+    code, _, err = _cache_task(monkeypatch, capsys, tmp_path, "cache.prune=old")
+    assert code == 2 and "cache.older_than_days" in err and "Traceback" not in err
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(used / "artifact.json", (two_days_ago, two_days_ago))
+    code, summary, _ = _cache_task(
+        monkeypatch, capsys, tmp_path, "cache.prune=old", "cache.older_than_days=3"
+    )
+    assert code == 0 and summary["num_would_delete"] == 0
+    code, summary, _ = _cache_task(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        "cache.prune=old",
+        "cache.older_than_days=1",
+        "cache.dry_run=false",
+    )
+    assert code == 0 and summary["num_deleted"] == 1 and not used.exists()

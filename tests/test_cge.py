@@ -181,7 +181,7 @@ def test_cached_estimator_loads_and_gives_finite_nmse(tmp_path: Path):
     h1, h2 = est(obs), again(obs)
     assert h1.shape == h.shape and h1.dtype == h.dtype
     assert torch.equal(h1, h2)
-    assert math.isfinite(nmse_db(h1, h)) and nmse_db(h1, h) < 0
+    assert math.isfinite(nmse_db(h1, h))  # its quality: test_a_trained_tiny_cgan_beats_ls
     # `no` overrides the noise level the generator is told
     assert not torch.equal(est(obs, no=1.0), h1)
     # another pilot pattern is another artifact, and a mismatched observation is refused
@@ -189,6 +189,24 @@ def test_cached_estimator_loads_and_gives_finite_nmse(tmp_path: Path):
     obs_other = OfdmChannel(other, device="cpu").observe_pilots(h, 10.0)
     with pytest.raises(ValueError, match="pilot pattern"):
         est(obs_other)
+
+
+def test_a_trained_tiny_cgan_beats_ls(tmp_path: Path):
+    """From the LS estimate itself (base=interp: untrained, the generator IS LS), 150 pix2pix
+    iterations (~6 s; plain L1 over -5..30 dB, as measured) learn to beat LS on fresh channels. Measured on 400 draws: -3.4 / -11.0
+    / -17.9 dB against LS's -0.5 / -9.0 / -13.1 at 0 / 10 / 20 dB."""
+    cfg = tiny_model_cfg(
+        loss="cgan", base="interp", width=8, train_steps=150, batch_size=16,
+        val_every_steps=50, val_num_grids=32, l1_noise_power=0.0, snr_db_range=[-5, 30],
+    )  # fmt: skip
+    est = load_cge_estimator(cfg, ArtifactCache(tmp_path / "cache"), TINY_CHANNEL)
+    ofdm = OfdmChannel(TINY_CHANNEL, device="cpu", generator=torch.Generator().manual_seed(5))
+    ls = make_estimator("ls", ofdm)
+    h = ofdm.draw_channel(400)
+    for snr in (0.0, 10.0, 20.0):
+        obs = ofdm.observe_pilots(h, snr)
+        gain = nmse_db(ls(obs), h) - nmse_db(est(obs), h)
+        assert gain > 1.5, (snr, gain)
 
 
 def _eval_cfg(estimators, num_grids=400):
@@ -265,7 +283,7 @@ def test_check_cge_config_names_the_key(override, key):
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "semcom_exp" / "conf"), version_base="1.3"):
         cfg = compose(
             "config", overrides=["experiment=lam_msc/cge", override], return_hydra_config=True
         )
@@ -313,7 +331,13 @@ def test_debug_smoke_through_the_cli(smoke_run):
     assert set(frame["estimator"]) == expected
     assert set(frame["snr_db"]) == {0.0, 20.0}
     assert frame.loc[frame.estimator != "perfect", "nmse_db"].notna().all()
-    assert frame["ser"].between(0, 1).all()
+    by = frame[frame.assumed.isna()].set_index(["estimator", "snr_db"])
+    for snr in (0.0, 20.0):  # measured: genie -11.5 / -27.6 dB, LS -2.2 / -17.8 dB
+        assert by.loc[("lmmse_genie", snr), "nmse_db"] < by.loc[("ls", snr), "nmse_db"] - 5
+    # 16-QAM SER, 20 dB: perfect .060 < genie .071 < LS .129; 0 dB all below chance (15/16)
+    ser = by["ser"].xs(20.0, level="snr_db")
+    assert ser["perfect"] < ser["lmmse_genie"] < ser["ls"] < 0.5
+    assert (frame["ser"] < 15 / 16 - 0.05).all()
     assert set(frame.loc[frame.estimator == "lmmse_mismatched", "assumed"].str.split().str[0]) == {
         "flat",
         "exponential",

@@ -353,7 +353,7 @@ def test_authors_power_delay_profile_pinned_by_value():
 
     from tests.conftest import REPO
 
-    with initialize_config_dir(str(REPO / "conf" / "channel"), version_base=None):
+    with initialize_config_dir(str(REPO / "semcom_exp" / "conf" / "channel"), version_base=None):
         node = compose("ofdm")
     assert list(node.pdp_gains_db) == gains and list(node.pdp_delays) == delays
     # the frequency correlation at one subcarrier's spacing, by hand from the literal values

@@ -68,14 +68,13 @@ def test_same_seed_retrains_to_identical_results(smoke_run, tmp_path: Path, expe
     )
 
 
-def test_same_seed_gives_identical_results(tmp_path: Path):
-    outs = []
-    for i in range(2):
-        proc = run_cli(
-            "experiment=channels_sanity", "debug=default", "seed=0", tmp=tmp_path / str(i)
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        outs.append(_without_timings(read_json(tmp_path / str(i) / "run" / "results.json")))
+def test_same_seed_gives_identical_results(smoke_run, tmp_path: Path):
+    shared = smoke_run("channels_sanity")  # seed 0, shared with the smoke test
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    outs = [_without_timings(read_json(shared.tmp / "run" / "results.json"))]
+    proc = run_cli("experiment=channels_sanity", "debug=default", "seed=0", tmp=tmp_path / "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outs.append(_without_timings(read_json(tmp_path / "0" / "run" / "results.json")))
     assert outs[0] == outs[1]
     other = run_cli("experiment=channels_sanity", "debug=default", "seed=1", tmp=tmp_path / "s1")
     assert other.returncode == 0

@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from semcom_exp.errors import ConfigError
 from semcom_exp.schema import validate_config
 
-from .conftest import REPO, run_cli
+from .conftest import REPO, main_in_process, run_cli
 
-CONF = REPO / "conf"
+CONF = REPO / "semcom_exp" / "conf"
 EXPERIMENTS = sorted(
     str(p.relative_to(CONF / "experiment").with_suffix(""))
     for p in (CONF / "experiment").rglob("*.yaml")
@@ -85,6 +85,55 @@ def test_validate_config_names_the_key(overrides, key):
     with pytest.raises(ConfigError) as err:
         validate_config(cfg)
     assert err.value.key == key and key in str(err.value)
+
+
+#: values each refused by a general check of its kind (semcom_exp/schema/fields.py), found by
+#: the fault sweep to train or cache something first, or to run with a silently wrong meaning
+REFUSED_BEFORE_WORK = [
+    (["model.image_size=7"], "model.image_size"),  # not a multiple of the UNet's 2**(levels-1)
+    (["model.image_size=36", "model.block_out_channels=[8,8,8,8]"], "model.image_size"),  # 8
+    (["model.down_block_types=[DownBlock2D]"], "model.down_block_types"),  # one per level
+    (["model.lr=nan"], "model.lr"),
+    (["model.lr=inf"], "model.lr"),
+    (["model.lr=-0.001"], "model.lr"),
+    (["m2gsc.local_lr=inf"], "m2gsc.local_lr"),
+    (["experiment=lam_msc/cge", "model.disc_lr=nan"], "model.disc_lr"),
+    (["experiment=lam_msc/lkb", "model.lora.lr=inf"], "model.lora.lr"),
+    (["channel.snr_db=[nan]"], "channel.snr_db"),
+    (["channel.snr_db=[0,inf]"], "channel.snr_db"),
+    (["experiment=lam_msc/cge", "model.val_snr_db=[-inf]"], "model.val_snr_db"),
+    (["experiment=lam_msc/cge", "model.snr_db_range=[0,inf]"], "model.snr_db_range"),
+    (["experiment=lam_msc/sc", "sc.snr_db=[5,nan]"], "sc.snr_db"),
+    (["seed=5000000000"], "seed"),  # numpy seeds only 0..2**32-1
+    (["seed=-1"], "seed"),
+    (["seeds=[0,4294967296]"], "seeds"),
+    (["data.synthetic.seed=-3"], "data.synthetic.seed"),
+    (["model.prediction_type=bogus"], "model.prediction_type"),
+    (["handoff=[]"], "handoff"),  # would drop every k > 0 row
+    (["m2gsc.local_init=shared"], "m2gsc.local_steps"),  # the shared model cannot serve as is
+    (["offload_steps=[]"], "offload_steps"),
+]
+
+
+@pytest.mark.parametrize(
+    "overrides,key", [pytest.param(o, k, id=" ".join(o)) for o, k in REFUSED_BEFORE_WORK]
+)
+def test_bad_values_are_refused_before_any_work(
+    tmp_path: Path, monkeypatch, capsys, overrides, key
+):
+    """Exit 2, one line naming the key, and the cache holds nothing: the check ran first."""
+    cache = tmp_path / "cache"
+    code, err = main_in_process(
+        monkeypatch,
+        capsys,
+        *overrides,
+        f"paths.cache_dir={cache}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and f"'{key}'" in lines[0], lines
+    assert not cache.exists() or not [p for p in cache.rglob("*") if p.is_file()]
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,30 @@ def test_truncation_keeps_a_character_prefix():
     assert huff.send([long], 30.0, "perfect") == [cut]
 
 
+def test_ldpc_bler_falls_with_snr_and_beats_uncoded_at_equal_rate():
+    """Coding gain on AWGN, 128 information bits on 64 symbols either way: LDPC r=1/2 +
+    16-QAM against uncoded QPSK (hard decisions). Measured with 1,000 blocks: coded BLER .998 /
+    .56 / .014 at 4 / 6 / 8 dB, uncoded .999 / .95 / .52 (BER .006 at 8 dB, the closed form
+    Q(sqrt(2 Eb/N0))). A decoder that ignored its parity bits could not beat uncoded QPSK."""
+    link = SemanticLink({"kind": "awgn"}, 64, seed=0)
+    coded = ConventionalLink(link, 4, 0.5, "utf8")
+    uncoded = ConventionalLink(link, 2, 0.5, "utf8")  # its QPSK mapper / demapper only
+    assert coded.info_bits == 2 * 64  # = the uncoded QPSK block: equal information rate
+    g = torch.Generator().manual_seed(0)
+    bits = torch.randint(0, 2, (400, coded.info_bits), generator=g).float()
+    bler = {}
+    for snr in (4.0, 6.0, 8.0):
+        link.reseed(1)
+        bler[snr] = (coded.send_bits(bits, snr, "perfect", batch_size=400) != bits).any(1)
+        bler[snr] = bler[snr].float().mean().item()
+    assert bler[4.0] > bler[6.0] > bler[8.0]
+    link.reseed(1)
+    y, no = link.receive(uncoded.mapper(bits), 8.0, "perfect")
+    hard = (uncoded.demapper(y, no) > 0).float()  # LLR > 0: bit 1
+    bler_uncoded = (hard != bits).any(1).float().mean().item()
+    assert bler[8.0] < 0.05 and bler_uncoded > 0.4, (bler, bler_uncoded)
+
+
 def test_low_snr_returns_strings_with_errors():
     texts = SHORT * 4
     link = SemanticLink({"kind": "rayleigh"}, 64, seed=0)

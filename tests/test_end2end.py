@@ -48,7 +48,7 @@ def test_cli_smoke_debug(smoke_run):
     }
     assert (frame["channel_uses"] > 0).all() and frame["channel_uses"].nunique() == 1
     assert set(frame["snr_db"]) == {0.0, 20.0}
-    assert frame["accuracy"].between(0, 1).all() and frame["accuracy_shuffled"].between(0, 1).all()
+    assert frame[["accuracy", "accuracy_shuffled"]].notna().all().all()
     assert (frame["n"] >= 1).all()
     assert set(frame.loc[frame["variant"] == "ls", "csi"]) == {"ls"}
     summary = read_json(tmp_path / "run" / "results.json")
@@ -56,9 +56,17 @@ def test_cli_smoke_debug(smoke_run):
     assert summary["image_num_test"] + summary["image_num_train"] == 6
     assert (tmp_path / "run" / "figures" / "end2end_accuracy_vs_snr.png").exists()
     for m in ("image", "audio", "video"):
-        for key in ("lkb_extract_accuracy", "lkb_ideal_accuracy", "keywords_only_accuracy"):
-            assert 0.0 <= summary[f"{key}_{m}"] <= 1.0
+        for key in ("lkb_extract_accuracy", "lkb_ideal_accuracy"):
+            assert f"{key}_{m}" in summary
+        # no training involved: the keywords keep the label words (measured 1.0 everywhere;
+        # at debug size every trained variant scores 0, so no trained ordering holds here)
+        assert summary[f"keywords_only_accuracy_{m}"] == 1.0
     examples = pd.read_csv(tmp_path / "run" / "examples.csv", keep_default_na=False)
+    # the conventional link at 20 dB delivers its information bits error-free: the text cut to
+    # what fits at debug size (measured "po" for "pottedplant, ...", "the", "B")
+    conv = examples[(examples["variant"] == "conventional") & (examples["snr_db"] == 20.0)]
+    pairs = list(zip(conv["original"], conv["recovered"], strict=True))
+    assert pairs and all(len(r) >= 1 and o.startswith(r) for o, r in pairs), pairs
     plain = examples[examples["variant"] == "no_lkb"]
     assert (plain["sent"] == plain["original"]).all()  # without an LKB the MMA text is sent
     keys = examples[examples["variant"] == "keywords"]
@@ -72,6 +80,7 @@ def test_cli_smoke_debug(smoke_run):
         ("end2end.lkb.adapter=in_context", "end2end.lkb.adapter", "in_context"),
         ("end2end.conventional.bits_per_symbol=3", "end2end.conventional.bits_per_symbol", "3"),
         ("end2end.lkb_model.lm=/no/such/lm", "end2end.lkb_model.lm", "/no/such/lm"),
+        ("end2end.recover.image=/no/such/pipeline", "end2end.recover.image", "/no/such/pipeline"),
     ],
 )
 def test_cli_bad_setting_exits_2_naming_the_key(tmp_path: Path, override: str, key: str, value):

@@ -251,7 +251,7 @@ def test_pipeline_rejects_an_empty_persona_base(tmp_path: Path):
     P.write_personas(tmp_path / "personas", P.synthetic_personas(["alice", "bob"]))
     (tmp_path / "personas" / "bob" / P.PROMPT_BASE_FILE).write_text("")
     overrides = ["experiment=lam_msc/lkb", f"lkb.personas_root={tmp_path / 'personas'}"]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "semcom_exp" / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     ctx = RunContext(run_dir=tmp_path, cache=ArtifactCache(tmp_path / "cache"))
     with pytest.raises(DataError) as err:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
+from PIL import Image
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.errors import ConfigError
@@ -255,7 +256,9 @@ def test_hf_asr_resamples_to_the_models_rate(asr_dir: Path):
 
 
 # ------------------------------------------------------------------------ text -> image
-def test_text_to_image_with_a_tiny_diffusers_pipeline(tmp_path: Path):
+def save_tiny_sd(out: Path) -> Path:
+    """A tiny random StableDiffusionPipeline (UNet, VAE, CLIP text encoder + character
+    tokenizer, DDIM) built from configs and saved to ``out/sd``: 16 x 16 images in 2 steps."""
     from diffusers import (
         AutoencoderKL,
         DDIMScheduler,
@@ -268,11 +271,9 @@ def test_text_to_image_with_a_tiny_diffusers_pipeline(tmp_path: Path):
     vocab = {c: i for i, c in enumerate(chars)}
     vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
     vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
-    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
-    tok = CLIPTokenizer(
-        str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"), model_max_length=16
-    )
+    (out / "vocab.json").write_text(json.dumps(vocab))
+    (out / "merges.txt").write_text("#version: 0.2\n")
+    tok = CLIPTokenizer(str(out / "vocab.json"), str(out / "merges.txt"), model_max_length=16)
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -297,12 +298,22 @@ def test_text_to_image_with_a_tiny_diffusers_pipeline(tmp_path: Path):
         vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet,
         scheduler=DDIMScheduler(clip_sample=False, steps_offset=1), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False,
-    ).save_pretrained(tmp_path / "sd")  # fmt: skip
+    ).save_pretrained(out / "sd")  # fmt: skip
+    return out / "sd"
 
+
+#: mma.text_to_image settings for the tiny pipeline
+TINY_SD = {"num_inference_steps": 2, "height": 16, "width": 16}
+
+
+@pytest.fixture(scope="module")
+def tiny_sd_dir(tmp_path_factory) -> Path:
+    return save_tiny_sd(tmp_path_factory.mktemp("tiny_sd"))
+
+
+def test_text_to_image_with_a_tiny_diffusers_pipeline(tiny_sd_dir: Path):
     mma = _mma()
-    mma["text_to_image"].update(
-        {"model": str(tmp_path / "sd"), "num_inference_steps": 2, "height": 16, "width": 16}
-    )
+    mma["text_to_image"].update({"model": str(tiny_sd_dir), **TINY_SD})
     t2i = build_text_to_image(mma)
     a = t2i("a dog on a hill")
     assert a.shape == (16, 16, 3) and a.dtype == np.uint8
@@ -360,7 +371,7 @@ def test_bits_pipeline_runs_the_hf_captioner(tmp_path: Path, captioner_dir: Path
     from semcom_exp.experiments.lam_msc import bits
     from semcom_exp.runner import RunContext
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "semcom_exp" / "conf"), version_base="1.3"):
         cfg = compose(
             "config",
             overrides=[
@@ -379,8 +390,12 @@ def test_bits_pipeline_runs_the_hf_captioner(tmp_path: Path, captioner_dir: Path
         assert row["text_bits"] == 8 * len(row["text"].encode())
 
 
-def test_end2end_runs_the_hf_captioner_on_real_format_images(tmp_path: Path, captioner_dir: Path):
-    """The hf backend through the whole chain: its captions are what the link carries."""
+def test_end2end_runs_the_hf_captioner_on_real_format_images(
+    tmp_path: Path, captioner_dir: Path, tiny_sd_dir: Path
+):
+    """The hf backend through the whole chain: its captions are what the link carries; the
+    receiver maps the recovered texts back to images (end2end.recover.image, a tiny random
+    pipeline) and the same captioner reads them back."""
     proc = run_cli(
         "experiment=lam_msc/end2end",
         "debug=default",
@@ -391,6 +406,9 @@ def test_end2end_runs_the_hf_captioner_on_real_format_images(tmp_path: Path, cap
         "mma.image.backend=hf",
         f"mma.image.model={captioner_dir}",
         "mma.device=cpu",
+        f"end2end.recover.image={tiny_sd_dir}",
+        "end2end.recover.variant=no_lkb",
+        *(f"mma.text_to_image.{k}={v}" for k, v in TINY_SD.items()),
         tmp=tmp_path,
         timeout=300,
     )
@@ -403,3 +421,26 @@ def test_end2end_runs_the_hf_captioner_on_real_format_images(tmp_path: Path, cap
     oracle = {voc.semantic_text(i) for i in range(len(voc))}
     assert set("".join(plain["original"])) <= set(CAPTION_CHARS)
     assert not set(plain["original"]) & oracle  # the captions were sent, not the class names
+
+    # receiver-side recovery: the no_lkb texts at the highest SNR (20 dB), as images, read back
+    run = tmp_path / "run"
+    table = pd.read_csv(run / "recovered" / "recovery.csv", keep_default_na=False)
+    n = summary["recover_image_examples"]
+    assert len(table) == n == min(4, summary["image_num_test"]) and n >= 2
+    at_20 = examples[(examples["variant"] == "no_lkb") & (examples["snr_db"] == 20)]
+    assert list(table["recovered_text"][:3]) == list(at_20["recovered"][: len(table)][:3])
+    assert list(table["mma_text"]) == list(table["sent"])  # no_lkb sends the MMA text
+    for _, row in table.iterrows():
+        image = np.asarray(Image.open(run / row["file"]))
+        assert image.shape == (16, 16, 3)  # generated by the tiny pipeline
+        assert np.asarray(Image.open(run / row["original_file"])).shape[2] == 3
+        assert set(row["round_trip_text"]) <= set(CAPTION_CHARS)
+        assert -1.0 - 1e-5 <= row["cosine_round_trip"] <= 1.0 + 1e-5
+    assert summary["recover_image"] == f"ok: {tiny_sd_dir}"
+    assert summary["recover_image_round_trip"] == "scored"
+    for key in ("accuracy", "accuracy_shuffled"):  # the round trip with its chance level
+        assert 0.0 <= summary[f"recover_image_round_trip_{key}"] <= 1.0
+    cosines = table["cosine_round_trip"].astype(float)
+    assert summary["recover_image_round_trip_cosine_mean"] == pytest.approx(cosines.mean())
+    assert "recover_image_original_caption_cosine_mean" in summary
+    assert (run / "figures" / "end2end_recovered_images.png").exists()

@@ -88,6 +88,21 @@ def test_preflight_cge_paper_at_full_size(tmp_path: Path):
     _check_projection(rows, summary)
 
 
+def test_preflight_lkb_paper_counts_every_user_and_adapter(tmp_path: Path):
+    # the paper's adapters, steps, lengths and users; the LM cut to the tiny one (the full-size
+    # run, a 0.5B stand-in, is measured in docs/lkb.md: minutes, too slow for the suite)
+    rows, summary = _preflight(tmp_path, "lam_msc/lkb_paper", "model.lm=tiny-gpt2")
+    train = rows[rows["kind"] == "train"]
+    assert list(train["part"]) == [
+        "train: LKB prompt_tuning adapter (one of 4)",
+        "train: LKB lora adapter (one of 4)",
+    ]
+    assert (train["units_configured"] == 1000 * 4).all() and (train["batch"] == 16).all()
+    gen = rows[rows["part"] == "eval: LKB generation (per text)"].iloc[0]
+    assert gen["units_configured"] % (3 * 4) == 0 and gen["units_configured"] > 3 * 4 * 4
+    _check_projection(rows, summary)
+
+
 def test_preflight_bad_steps_is_a_clear_error(monkeypatch, capsys):
     code, err = main_in_process(monkeypatch, capsys, "task=preflight", "preflight.steps=0")
     assert code == 2 and "preflight.steps" in err and "Traceback" not in err

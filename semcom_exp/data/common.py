@@ -221,6 +221,20 @@ def finite_float(raw: str, what: str) -> float:
     return value
 
 
+def image_header(path: Path, full: bool = False) -> tuple[int, int, int]:
+    """(width, height, channels) from an image file's header; ``full`` decodes the pixels too
+    (a truncated JPEG has a good header). DataError naming the file when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if full:
+                im.load()
+            return im.size[0], im.size[1], len(im.getbands())
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+
+
 # ------------------------------------------------------------------------------------------
 # Generator settings
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.data.common import config_from_mapping, resample
 from semcom_exp.data.layouts import MARKER
 from semcom_exp.errors import ConfigError, DataError
@@ -35,7 +36,7 @@ from semcom_exp.schema.data import SpeechSyntheticConfig as SyntheticSpeechConfi
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = StageVersion("1", __name__)
 TOP = "LibriSpeech"
 ESPEAK_VARIANTS = ("en-us+m3", "en-us+f2", "en-gb+m1", "en-us+f4", "en-gb+f3", "en-us+m7")
 
@@ -219,7 +220,7 @@ def generate(
     (top / "SPEAKERS.TXT").write_text("\n".join(speakers_txt) + "\n")
     marker = {
         "generator": "semcom_exp.data.synthetic_speech",
-        "version": VERSION,
+        "version": str(VERSION),
         "audio_source": "espeak-ng" if use_espeak else "tones",
         "audio_source_detail": source
         if use_espeak

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.data.common import config_from_mapping
 from semcom_exp.errors import ConfigError
 from semcom_exp.schema.data import VEHICLE_TYPES
@@ -36,7 +37,7 @@ from semcom_exp.schema.data import TrafficSyntheticConfig as SyntheticTrafficCon
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = StageVersion("1", __name__)
 IMAGE_DIR = "Insight-MVT_Annotation_Train"
 XML_DIR = "DETRAC-Train-Annotations-XML"
 

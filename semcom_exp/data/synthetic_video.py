@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.layouts import LISTS_DIR, VIDEO_DIR
 from semcom_exp.schema.data import VideoSyntheticConfig as SyntheticVideoConfig
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = StageVersion("1", __name__)
 NUM_SPLITS = 3
 
 

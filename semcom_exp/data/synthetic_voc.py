@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.data.common import config_from_mapping
 from semcom_exp.data.layouts import VOC_CLASSES
 from semcom_exp.schema.data import VocSyntheticConfig as SyntheticVOCConfig
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = StageVersion("1", __name__)
 SUBDIR = Path("VOCdevkit") / "VOC2012"
 POSES = ("Frontal", "Left", "Right", "Rear", "Unspecified")
 DIFFICULT_BELOW_PX = 10  # objects whose visible box is this small are marked difficult

@@ -37,6 +37,7 @@ from semcom_exp.data.common import (
     check_choice,
     config_from_mapping,
     finite_float,
+    image_header,
     locate_root,
     root_or_synthetic,
     xml_root,
@@ -184,19 +185,6 @@ def read_split_ids(path: Path) -> list[str]:
     return ids
 
 
-def _image_header(path: Path, full: bool) -> tuple[int, int, int]:
-    """(width, height, channels) from the image header; ``full`` decodes the pixels too."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if full:
-                im.load()
-            return im.size[0], im.size[1], len(im.getbands())
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from None
-
-
 # ------------------------------------------------------------------------------------------
 # The data set
 
@@ -273,7 +261,7 @@ class VOC2012Dataset(ReportsSkips):
             try:
                 size, objects = parse_annotation(xml)
                 if self.verify != "none" or size is None:
-                    size = _image_header(jpg, full=self.verify == "full")
+                    size = image_header(jpg, full=self.verify == "full")
             except DataError as exc:
                 self._errors.problem(str(exc))
                 continue

@@ -23,6 +23,8 @@ STYLE = {
     "lmmse_mismatched_exponential": ("C5", "^", ":"),
     "cgan": ("C3", "*", "-"),
     "cgan_l1only": ("C2", "P", "--"),  # dashed: it often lies on top of cgan
+    "cgan_authors": ("C1", "X", "-."),
+    "cgan_authors_per_snr": ("C6", "x", ":"),
     "perfect": ("C8", "", "-"),
 }
 
@@ -90,14 +92,16 @@ def nmse_vs_snr(run_dir: Path, cfg) -> dict[str, Figure]:
 
 
 def ser_vs_snr(run_dir: Path, cfg) -> dict[str, Figure]:
-    """Downstream QAM SER with zero-forcing by each estimate (perfect CSI + its closed form)."""
+    """Downstream QAM SER with zero-forcing by each estimate (perfect CSI + its closed form).
+    None when no SER was measured (a grid of pilots only, e.g. the full pilot block)."""
     frame = _frame(run_dir)
+    if not frame["ser"].notna().any():
+        return {}
     fig, ax = plt.subplots(figsize=(7, 5))
     _plot(ax, frame, "ser")
     bits = int(cfg.cge.qam_bits_per_symbol) if cfg is not None else 4
     snr = np.linspace(frame["snr_db"].min(), frame["snr_db"].max(), 200)
-    if frame["ser"].notna().any():
-        ax.plot(snr, ser_qam_rayleigh(snr, bits), "k--", lw=0.8, label="perfect CSI, closed form")
+    ax.plot(snr, ser_qam_rayleigh(snr, bits), "k--", lw=0.8, label="perfect CSI, closed form")
     ax.set_yscale("log")
     ax.set_xlabel("SNR = Es/N0 (dB)")
     ax.set_ylabel(f"{2**bits}-QAM symbol error rate")

@@ -52,3 +52,32 @@ def accuracy_vs_snr(run_dir: Path, cfg=None) -> dict[str, Figure]:
     )  # beside the panels, not on the data
     fig.tight_layout(rect=(0, 0, 0.86, 1))
     return {"end2end_accuracy_vs_snr": fig}
+
+
+def recovered_images(run_dir: Path, cfg=None) -> dict[str, Figure]:
+    """Original vs recovered (``end2end.recover.image``; none when it is off): per example the
+    original image under the sender's MMA text, the recovered image under the text the receiver
+    recovered, and what the captioner reads back from it where it could."""
+    table = Path(run_dir) / "recovered" / "recovery.csv"
+    if not table.exists():
+        return {}
+    frame = pd.read_csv(table, keep_default_na=False)
+    frame = frame[frame["modality"] == "image"]
+    if frame.empty:
+        return {}
+    fig, axes = plt.subplots(len(frame), 2, figsize=(6.4, 3.0 * len(frame)), squeeze=False)
+    for (left, right), (_, row) in zip(axes, frame.iterrows(), strict=True):
+        left.imshow(plt.imread(Path(run_dir) / row["original_file"]))
+        left.set_title(f"original\nsent: {_short(row['mma_text'])}", fontsize=8)
+        right.imshow(plt.imread(Path(run_dir) / row["file"]))
+        caption = f"\nread back: {_short(row['round_trip_text'])}" if row["round_trip_text"] else ""
+        right.set_title(f"recovered\ntext: {_short(row['recovered_text'])}{caption}", fontsize=8)
+        for ax in (left, right):
+            ax.axis("off")
+    fig.tight_layout()
+    return {"end2end_recovered_images": fig}
+
+
+def _short(text: str, limit: int = 48) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -28,6 +28,7 @@ from torch import nn
 
 from semcom_exp.channels.estimators import linear_interp_matrix
 from semcom_exp.channels.ofdm import PilotObservation
+from semcom_exp.distributed import global_mean
 from semcom_exp.errors import ConfigError, TrainingDivergedError
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ log = logging.getLogger(__name__)
 LOSSES = ("cgan", "l1only")
 LR_SCHEDULES = ("constant", "cosine")
 #: model-config keys that build the networks (the rest configure training)
-ARCH_KEYS = ("width", "depth", "disc_width", "noise_input", "base")
+ARCH_KEYS = ("arch", "width", "depth", "disc_width", "noise_input", "base")
+#: ours: the mixer CNN + PatchGAN above; authors: their Conv1d networks (models/cge_authors.py)
+ARCHS = ("ours", "authors")
 
 
 def complex_to_maps(z: torch.Tensor) -> torch.Tensor:
@@ -210,6 +213,34 @@ class Discriminator(nn.Module):
         return self.net(torch.cat([cond, csi.to(cond.dtype)], dim=1))
 
 
+def build_networks(
+    arch: str,
+    mask: torch.Tensor,
+    width: int,
+    depth: int,
+    disc_width: int,
+    noise_input: bool,
+    base: str | None,
+) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) of ``model.arch``. The authors' generator takes neither an
+    SNR map nor a first guess, so ``authors`` refuses settings that would be silently ignored."""
+    if arch == "ours":
+        generator = Generator(mask, width, depth, noise_input, base)
+        return generator, Discriminator(generator.obs_channels + 2, disc_width)
+    if arch != "authors":
+        raise ConfigError("model.arch", f"got {arch!r}; use one of {ARCHS}")
+    if noise_input or base not in (None, "none"):
+        raise ConfigError(
+            "model.arch",
+            "the authors' generator has no SNR input and no first guess: "
+            "set model.noise_input=false model.base=none",
+        )
+    from semcom_exp.models.cge_authors import AuthorsDiscriminator, AuthorsGenerator
+
+    S, K = mask.shape
+    return AuthorsGenerator(mask, width), AuthorsDiscriminator(S, K, disc_width)
+
+
 class CgeModel(L.LightningModule):
     """Conditional-GAN (or L1-only) channel estimator with manual optimisation.
 
@@ -233,6 +264,8 @@ class CgeModel(L.LightningModule):
         betas: tuple[float, float] = (0.5, 0.999),
         lr_schedule: str = "constant",
         train_steps: int = 0,
+        l1_noise_power: float = 0.0,
+        arch: str = "ours",
         name: str = "cge",
     ) -> None:
         super().__init__()
@@ -242,14 +275,16 @@ class CgeModel(L.LightningModule):
             raise ConfigError("model.lr_schedule", f"got {lr_schedule!r}; use {LR_SCHEDULES}")
         self.automatic_optimization = False
         self.loss_kind = loss
+        self.l1_noise_power = float(l1_noise_power)
         self.l1_weight = float(l1_weight)
         self.lr, self.disc_lr = float(lr), float(disc_lr)
         self.betas = (float(betas[0]), float(betas[1]))
         self.lr_schedule = lr_schedule
         self.train_steps = int(train_steps)
         self.name = name
-        self.generator = Generator(mask, int(width), int(depth), noise_input, base)
-        self.discriminator = Discriminator(self.generator.obs_channels + 2, int(disc_width))
+        self.generator, self.discriminator = build_networks(
+            arch, mask, int(width), int(depth), int(disc_width), bool(noise_input), base
+        )
         self.loss_history: list[dict[str, float]] = []
 
     # --------------------------------------------------------------------------- config
@@ -258,7 +293,15 @@ class CgeModel(L.LightningModule):
         cls, cfg: Mapping[str, Any], mask: torch.Tensor, loss: str, name: str | None = None
     ) -> CgeModel:
         """Build from the ``model`` config group (conf/model/cge.yaml) and a pilot mask."""
-        keys = (*ARCH_KEYS, "l1_weight", "lr", "disc_lr", "lr_schedule", "train_steps")
+        keys = (
+            *ARCH_KEYS,
+            "l1_weight",
+            "l1_noise_power",
+            "lr",
+            "disc_lr",
+            "lr_schedule",
+            "train_steps",
+        )
         kwargs = {k: cfg[k] for k in keys if k in cfg and cfg[k] is not None}
         if cfg.get("betas") is not None:
             kwargs["betas"] = tuple(cfg["betas"])
@@ -313,7 +356,7 @@ class CgeModel(L.LightningModule):
             row.update(loss_d=loss_d.item(), loss_adv=loss_adv.item())
         else:
             loss_adv = torch.zeros((), device=fake.device)
-        loss_l1 = F.l1_loss(fake.float(), target.float())
+        loss_l1 = self.l1_loss(fake, target, batch["no"])
         loss_g = loss_adv + self.l1_weight * loss_l1
         self._check("generator loss", loss_g)
         opt_g.zero_grad()
@@ -324,6 +367,17 @@ class CgeModel(L.LightningModule):
         row.update(loss_g=loss_g.item(), loss_l1=loss_l1.item())
         self.loss_history.append(row)
         self.log_dict({f"train/{k}": v for k, v in row.items() if k != "step"}, prog_bar=False)
+
+    def l1_loss(self, fake: torch.Tensor, target: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        """Mean absolute error, each grid's weighted by ``no ** -l1_noise_power`` (weights
+        normalised to mean 1 over the batch; power 0: plain L1, 0.5: error relative to the
+        noise std). Plain L1 is dominated by the low-SNR grids of a wide training range, whose
+        errors are orders of magnitude larger, so the high-SNR end is barely learned."""
+        if self.l1_noise_power == 0:
+            return F.l1_loss(fake.float(), target.float())
+        per_grid = (fake.float() - target.float()).abs().mean(dim=(1, 2, 3))
+        weight = no.float().pow(-self.l1_noise_power)
+        return (per_grid * weight / global_mean(weight)).mean()
 
     def configure_optimizers(self):
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)
@@ -391,3 +445,30 @@ class CgeEstimator:
             for i in range(0, y.shape[0], self.chunk)
         ]
         return torch.cat(outs).to(device=y.device, dtype=y.dtype)
+
+
+class PerSnrEstimator:
+    """One trained estimator per SNR, as the authors' code keeps one generator per SNR
+    (``G_{snr}``): each observation goes to the estimator trained at its SNR. A batch whose
+    grids differ in SNR, or an SNR no estimator was trained at, is refused (no nearest guess).
+    """
+
+    def __init__(self, by_snr_db: Mapping[float, CgeEstimator], name: str) -> None:
+        self.by_snr_db = {float(s): est for s, est in by_snr_db.items()}
+        self.name = name
+        self.assumed = None
+
+    def __call__(
+        self, obs: PilotObservation, no: float | torch.Tensor | None = None
+    ) -> torch.Tensor:
+        no_t = torch.as_tensor(obs.no if no is None else no, dtype=torch.float64).reshape(-1)
+        snrs = -10.0 * torch.log10(no_t)
+        if float(snrs.max() - snrs.min()) > 1e-6:
+            raise ValueError(f"{self.name}: one SNR per call, got {snrs.min():g}..{snrs.max():g}")
+        snr = float(snrs[0])
+        for trained_at, est in self.by_snr_db.items():
+            if abs(trained_at - snr) < 1e-6:
+                return est(obs, no)
+        raise ValueError(
+            f"{self.name}: no generator trained at {snr:g} dB (have {sorted(self.by_snr_db)})"
+        )

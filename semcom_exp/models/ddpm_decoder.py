@@ -369,7 +369,12 @@ class DiffusionDecoder(L.LightningModule):
                 self.ema.load_state_dict(self._ema_state)
             self.ema.to(self.device)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimiser step, then the EMA's: inside the batch, so a checkpoint saved at the
+        batch's end (callbacks run before this module's ``on_train_batch_end``) holds an EMA
+        that has seen that step, and a resumed run averages the very steps an uninterrupted
+        one does."""
+        super().optimizer_step(*args, **kwargs)
         if self.ema is not None:
             self.ema.step(self.unet.parameters())
 

@@ -31,6 +31,7 @@ import torch
 
 from semcom_exp.errors import ConfigError, TrainingDivergedError
 from semcom_exp.hub import ModelLookup
+from semcom_exp.resume import StepSampler
 from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import LKB_ADAPTERS
 from semcom_exp.schema.experiments import TRAINED_ADAPTERS as TRAINED
@@ -259,16 +260,21 @@ def text_loader(
     seed: int,
     max_length: int = 128,
     answer_only_loss: bool = True,
+    num_batches: int | None = None,
 ):
-    """A seeded shuffling DataLoader over text lines (see :class:`TextLines`)."""
+    """A seeded shuffling DataLoader over text lines (see :class:`TextLines`). With
+    ``num_batches``: one pass of that many batches indexed by step (``StepSampler``: a
+    resumed stage continues the same order); without: per-epoch shuffles."""
     data = TextLines(lines, tokenizer, max_length, answer_only_loss)
+    batch = min(int(batch_size), len(data))
+    if num_batches is not None:
+        order = StepSampler(len(data), batch, int(num_batches), int(seed), "lkb/batches")
+        return torch.utils.data.DataLoader(
+            data, batch_size=batch, sampler=order, collate_fn=data.collate
+        )
     gen = torch.Generator().manual_seed(int(seed))
     return torch.utils.data.DataLoader(
-        data,
-        batch_size=min(int(batch_size), len(data)),
-        shuffle=True,
-        collate_fn=data.collate,
-        generator=gen,
+        data, batch_size=batch, shuffle=True, collate_fn=data.collate, generator=gen
     )
 
 
@@ -302,6 +308,13 @@ class CausalLMModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         self.loss_history.append({"step": int(self.global_step), "loss": float(loss.detach())})
         return loss
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the per-step losses in checkpoints, so a resumed stage reports all of them."""
+        checkpoint["lkb_loss_history"] = list(self.loss_history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss_history = list(checkpoint.get("lkb_loss_history", []))
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

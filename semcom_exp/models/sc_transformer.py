@@ -54,7 +54,7 @@ from semcom_exp.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
-TRAIN_CSI = ("perfect", "ls", "none")
+TRAIN_CSI = ("perfect", "ls", "cge", "none")
 BERT_HINT = "google-bert/bert-base-uncased"
 
 
@@ -312,6 +312,21 @@ class SCTransformer(L.LightningModule):
         self._snr_gen.manual_seed(derive_seed(self._seed, "sc/train_snr", "rank", rank))
         if self.link is not None:
             self.link.reseed(derive_seed(self._seed, "sc/train_link", "rank", rank))
+
+    def rng_generators(self) -> dict[str, torch.Generator]:
+        """The generators training draws from besides torch's global one (training SNRs, the
+        link's channel and noise): checkpointed, so a resumed stage continues their draws."""
+        gens = {"train_snr": self._snr_gen}
+        if self.link is not None:
+            gens["link"] = self.link.generator
+        return gens
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the per-step losses in checkpoints, so a resumed stage reports all of them."""
+        checkpoint["sc_loss_history"] = list(self.loss_history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss_history = list(checkpoint.get("sc_loss_history", []))
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         ids = batch["ids"]

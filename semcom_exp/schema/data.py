@@ -20,6 +20,7 @@ from semcom_exp.schema.fields import (
     one_of,
     optional,
     positive_int,
+    seed_value,
     setting,
 )
 
@@ -50,7 +51,7 @@ VOC_CLASSES = (
 MOTIONS = ("Basketball", "Biking", "HulaHoop", "JumpingJack", "Rowing")  # UCF101 class names
 VOICES = ("auto", "espeak-ng", "tones")  # auto: espeak-ng when installed, else tones
 
-SEED = non_negative_int  # a data set's own seed, independent of the run's seed
+SEED = seed_value  # a data set's own seed, independent of the run's seed
 JPEG_QUALITY = number_in(1, 100)
 ON_ERROR = one_of("raise", "skip")  # raise | skip (skips are counted and logged)
 VERIFY = one_of("header", "full", "none")  # how much of each file is read at load time
@@ -106,6 +107,9 @@ class UaDetracConfig:
     scenarios: Any = None  # {receiver_name: [MVI_20011, ...]}; null: one scenario per sequence
     subsets: Any = None  # [train] | [test] | null (every subset found)
     on_error: str = setting("raise", ON_ERROR)
+    # header: every yielded frame's image is opened at load time (an unreadable or resized one
+    # is reported or skipped before any work); full: decoded too; none: the first per sequence
+    verify: str = setting("header", VERIFY)
     include_empty_frames: bool = False  # also yield images whose frame is absent from the XML
     vehicle_type_map: Any = None  # e.g. {Sedan: car, Suv: car, Taxi: car} for relabelled copies
     grid: int = setting(32, positive_int)  # message: box corners on a grid x grid cell lattice
@@ -237,7 +241,7 @@ class TextCorpusConfig:
     # embedded: training sentences (+ num_test held out, all distinct)
     num_sentences: int = setting(4000, positive_int)
     num_test: int = setting(300, int_at_least(2))  # >= 2: the shuffled-pair chance level
-    seed: int = setting(0, non_negative_int)  # sentence draw and train/test split
+    seed: int = setting(0, SEED)  # sentence draw and train/test split
     text_column: str = "text"  # real corpora: the text field, dotted for nested (translation.en)
     config_name: str | None = None  # hub data set config (e.g. en-fr)
     train_split: str = "train"

@@ -22,7 +22,10 @@ from semcom_exp.schema.fields import (
     number_in,
     one_of,
     optional,
+    positive_finite,
     positive_int,
+    seed_value,
+    seed_values,
     setting,
     slot,
     snr_db,
@@ -32,6 +35,11 @@ from semcom_exp.schema.model import LkbModelConfig
 MODALITIES = ("image", "audio", "video")
 THRESHOLD = number_in(0, 1, open_low=True)  # a cosine threshold (the paper's 0.6)
 TEXT_MODEL = "all-MiniLM-L6-v2"  # sentence embedder, packaged offline (or a local folder)
+
+
+def _path(key: str, v: Any) -> None:
+    if not isinstance(v, str) or not v.strip():
+        raise ConfigError(key, f"expected a path, got {v!r}")
 
 
 def _data_nodes(node: Any, key: str) -> None:
@@ -65,7 +73,7 @@ class M2gscConfig:
 
     num_receivers: int = setting(3, positive_int)
     frames: FramesConfig = node(FramesConfig)
-    split_seed: int = setting(0, non_negative_int)
+    split_seed: int = setting(0, seed_value)
     lpips_net: str = setting("alex", one_of("alex", "vgg", "squeeze"))
     num_examples: int = setting(3, non_negative_int)
     loss_eval_repeats: int = setting(4, positive_int)
@@ -76,7 +84,7 @@ class M2gscConfig:
     local_init: str = setting("pooled", one_of("scratch", "shared", "pooled"))
     # per receiver: training (scratch) or fine-tuning steps; 0 = pooled as is
     local_steps: int = setting(0, non_negative_int)
-    local_lr: float | None = setting(None, optional(number_in(0, open_low=True)))  # null = model.lr
+    local_lr: float | None = setting(None, optional(positive_finite))  # null = model.lr
 
     @staticmethod
     def check(node: Any, key: str, root: Any) -> None:
@@ -97,10 +105,12 @@ class M2gscConfig:
                     f"only on t >= {T - k_max}; use k <= {k_max} or retrain with a larger "
                     "model.max_offload_steps",
                 )
-        if node.local_init == "scratch" and node.local_steps == 0:
+        if node.local_init in ("scratch", "shared") and node.local_steps == 0:
             raise ConfigError(
                 f"{key}.local_steps",
-                "local_init=scratch trains each local model for local_steps: give > 0",
+                f"local_init={node.local_init} trains each local model for local_steps: give > 0 "
+                "(the shared model has no background input and only saw the first reverse "
+                "steps, so it cannot serve a receiver as is; local_init=pooled can)",
             )
         for name, steps in (
             ("model.train_steps", model.train_steps),
@@ -125,8 +135,11 @@ class SanityConfig:
 
 # ------------------------------------------------------------------------- lam_msc/cge
 CGE_ESTIMATORS = (
-    "ls", "lmmse_genie", "lmmse_freq", "lmmse_mismatched", "cgan", "cgan_l1only", "perfect"
+    "ls", "lmmse_genie", "lmmse_freq", "lmmse_mismatched", "cgan", "cgan_l1only",
+    "cgan_authors", "cgan_authors_per_snr", "perfect"
 )  # fmt: skip
+#: estimators trained from the ``cge_authors`` node (lam_msc/cge_authors, docs/cge.md)
+AUTHORS_ESTIMATORS = ("cgan_authors", "cgan_authors_per_snr")
 
 
 def _even_qam(key: str, v: Any) -> None:
@@ -146,7 +159,11 @@ def _assumed_profiles(key: str, v: Any) -> None:
 class CgeEvalConfig:
     """The estimators lam_msc/cge scores on the same channel draws (docs/cge.md)."""
 
-    estimators: list[str] = setting(list(CGE_ESTIMATORS), list_of(one_of(*CGE_ESTIMATORS)))
+    # default: all but the authors' (they need the cge_authors node: lam_msc/cge_authors)
+    estimators: list[str] = setting(
+        [e for e in CGE_ESTIMATORS if e not in AUTHORS_ESTIMATORS],
+        list_of(one_of(*CGE_ESTIMATORS)),
+    )
     # profiles lmmse_mismatched assumes, one set of rows each (`assumed`): flat over
     # 0..max_delay (CP, capped on a comb), exponential with an rms delay
     mismatched: list[Any] = setting(
@@ -161,6 +178,13 @@ class CgeEvalConfig:
         kind = OmegaConf.select(root, "channel.kind") if root is not None else "ofdm"
         if kind != "ofdm":
             raise ConfigError("channel.kind", f"the CGE needs the OFDM channel, got {kind!r}")
+        authors = [n for n in node.get("estimators") or [] if n in AUTHORS_ESTIMATORS]
+        if authors and root is not None and root.get("cge_authors") is None:
+            raise ConfigError(
+                f"{key}.estimators",
+                f"{authors} need the authors' CGE node: add `- /model@cge_authors: cge_authors` "
+                "to the defaults (as experiment=lam_msc/cge_authors does)",
+            )
 
 
 # -------------------------------------------------------------------------- lam_msc/sc
@@ -180,7 +204,7 @@ class ScLinkConfig:
         [-5, 0, 5, 10, 15, 20], snr_db
     )  # evaluation (training: model.snr_db_range)
     # null: [seed]; a list trains and evaluates a model per seed
-    seeds: list[int] | None = setting(None, optional(list_of(non_negative_int)))
+    seeds: list[int] | None = setting(None, optional(seed_values))
     flat_pilots: int = setting(
         4, non_negative_int
     )  # awgn / rayleigh: unit pilots per fading block (LS)
@@ -213,6 +237,12 @@ class ScLinkConfig:
                 )
         flat = [c for c in channels if c != "ofdm"]
         train_csi = OmegaConf.select(root, "model.train_csi") if root is not None else None
+        if train_csi == "cge" and flat:
+            raise ConfigError(
+                "model.train_csi",
+                f"train_csi=cge trains with the CGE on the OFDM grid; {flat} have none: "
+                "set sc.channels=[ofdm] (or another train_csi)",
+            )
         if node.flat_pilots == 0 and flat and ("ls" in csis or train_csi == "ls"):
             raise ConfigError(
                 f"{key}.flat_pilots", f"csi=ls on {flat} needs at least one pilot symbol per block"
@@ -227,7 +257,7 @@ class ScLinkConfig:
                 "embedded | a .txt / data set folder | a cached hub id), not an image/audio "
                 "data group",
             )
-        if "cge" in csis and root.get("cge") is None:
+        if ("cge" in csis or train_csi == "cge") and root.get("cge") is None:
             raise ConfigError(
                 "cge", "csi=cge needs the CGE config node; add `- /model@cge: cge` to the defaults"
             )
@@ -294,6 +324,25 @@ LKB_VARIANTS = ("full", "sender_lkb")
 
 
 @dataclass
+class End2endRecoverConfig:
+    """Receiver-side recovery: the recovered text back to the modality
+    (semcom_exp.semantics.recover, docs/end2end.md). Every modality null = off (the default)."""
+
+    # null: off | a diffusers text-to-image pipeline folder or cached hub id; its sampling
+    # settings are mma.text_to_image.* (steps, guidance, height, width, seed)
+    image: str | None = setting(None, optional(_name))
+    # null: off | espeak (the espeak-ng binary, when installed) | a transformers text-to-speech
+    # model folder or cached hub id (e.g. facebook/mms-tts-eng)
+    audio: str | None = setting(None, optional(_name))
+    # true: try; reported "unavailable" (this project has no text-to-video backend)
+    video: bool = False
+    variant: str = setting("full", one_of(*E2E_VARIANTS))  # whose recovered texts are used
+    snr_db: float | None = setting(None, optional(number_in()))  # null: the highest of snr_db
+    # held-out samples per modality recovered (>= 2: the shuffled-pair chance level)
+    num_examples: int = setting(4, int_at_least(2))
+
+
+@dataclass
 class End2endConfig:
     """LAM-MSC end to end (semcom_exp.experiments.lam_msc.end2end, docs/end2end.md)."""
 
@@ -315,6 +364,7 @@ class End2endConfig:
     eval_batch_size: int = setting(256, positive_int)
     lkb: End2endLkbConfig = node(End2endLkbConfig)
     conventional: ConventionalConfig = node(ConventionalConfig)
+    recover: End2endRecoverConfig = node(End2endRecoverConfig)
     lkb_model: LkbModelConfig | None = None  # the LKB model node, placed by the experiment
 
     @staticmethod
@@ -331,6 +381,24 @@ class End2endConfig:
                 f"{key}.lkb_model",
                 f"missing; the LKB variants need it (`- /model@{key}.lkb_model: lkb`)",
             )
+        _recover_node(node, key)
+
+
+def _recover_node(node: Any, key: str) -> None:
+    """Recovery's variant and SNR must be among those the run evaluates."""
+    rec = node.recover
+    if rec.image is None and rec.audio is None and not rec.video:
+        return
+    if rec.variant not in node.variants:
+        raise ConfigError(
+            f"{key}.recover.variant",
+            f"{rec.variant!r} is not among {key}.variants {list(node.variants)}; pick one of them",
+        )
+    snrs = [float(s) for s in as_list(node.snr_db)]
+    if rec.snr_db is not None and float(rec.snr_db) not in snrs:
+        raise ConfigError(
+            f"{key}.recover.snr_db", f"{rec.snr_db!r} is not among {key}.snr_db {snrs}"
+        )
 
 
 # ------------------------------------------------------------------------ lam_msc/bits
@@ -376,6 +444,30 @@ class PathsConfig:
     cache_lock: str = setting("hard", one_of("hard", "soft"))
 
 
+#: ``cache.prune``: which artifacts ``task=cache`` deletes (semcom_exp.tasks.cache)
+PRUNE = ("stale", "unreferenced", "old")
+
+
+@dataclass
+class CacheConfig:
+    """The artifact cache's reuse policy and ``task=cache`` (docs/cache.md)."""
+
+    # reuse an artifact of the same config built by other code (its code hash differs): on
+    # purpose only, e.g. after a comment-free refactor; every such reuse is logged as a warning
+    reuse_stale: bool = False
+    # task=cache: delete artifacts built by other code (stale), listed by no run's manifest.json
+    # under outputs_dir (unreferenced), or older than older_than_days (old); null: list only
+    prune: str | None = setting(None, optional(one_of(*PRUNE)))
+    older_than_days: float | None = setting(None, optional(number_in(0)))
+    dry_run: bool = True  # task=cache: print what prune would delete; false: delete it
+    outputs_dir: str = "${paths.root_dir}/outputs"  # where run dirs (manifest.json) are looked for
+
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        if node.prune == "old" and node.older_than_days is None:
+            raise ConfigError(f"{key}.older_than_days", "cache.prune=old needs it, e.g. 30")
+
+
 @dataclass
 class PreflightConfig:
     """``task=preflight`` (semcom_exp.preflight): how much of the real work it runs."""
@@ -389,17 +481,31 @@ class PreflightConfig:
 
 
 @dataclass
+class CollectConfig:
+    """``task=collect`` (semcom_exp.tasks.collect): a sweep with jobs that did not complete
+    (failed, interrupted, still running or killed, no results) is refused unless allowed."""
+
+    allow_incomplete: bool = False  # merge the completed jobs anyway; the others are listed
+
+
+@dataclass
 class RootConfig:
     """The root: ``python -m semcom_exp experiment=NAME key=value ...``. Its settings compose
     from ``root_defaults()``; a slot is absent until a group option or an experiment fills it."""
 
-    task: str = setting("run", one_of("run", "preflight", "collect", "data_summary"))
+    task: str = setting(
+        "run", one_of("run", "preflight", "collect", "data_summary", "eval", "figures", "cache")
+    )
     # the chosen experiment's path under conf/experiment (preflight/EXPERIMENT for task=preflight,
-    # a task's own name for collect and data_summary)
+    # eval/EXPERIMENT for task=eval, a task's own name for collect, data_summary and figures)
     experiment_name: str = "${semcom_run_name:${task},${hydra:runtime.choices.experiment}}"
-    seed: int = setting(0, non_negative_int)  # always applied, 0 included
+    seed: int = setting(0, seed_value)  # always applied, 0 included
     force: bool = False  # recompute every cached stage this run touches
     sweep_dir: str | None = None  # for task=collect
+    # task=eval: trained artifacts to evaluate (artifact dirs, or run dirs whose manifest.json
+    # lists them), served instead of training; task=figures: the run or sweep dir to redraw
+    artifacts: Any = setting(None, optional(list_of(_path)))
+    run_dir: str | None = None
     num_examples: int = setting(5, positive_int)  # for task=data_summary
     torch_threads: int | None = setting(None, optional(positive_int))  # e.g. 2 on a shared CPU
     optimized_metric: str | None = None  # a results.json key to return (for the Optuna sweeper)
@@ -409,9 +515,11 @@ class RootConfig:
     # hand-off, snr_aware = resume at the matching noise level; the evaluation's seeds
     offload_steps: Any = setting(None, optional(non_negative_ints))
     handoff: Any = setting(None, optional(list_of(one_of("plain", "snr_aware"))))
-    seeds: Any = setting(None, optional(list_of(non_negative_int)))
+    seeds: Any = setting(None, optional(seed_values))
     paths: PathsConfig = node(PathsConfig)
     preflight: PreflightConfig = node(PreflightConfig)
+    cache: CacheConfig = node(CacheConfig)
+    collect: CollectConfig = node(CollectConfig)
     # group nodes, present once a group option or an experiment places them (trainer, logger,
     # callbacks: Lightning's own keyword arguments; channel, data, model, mma: typed by option)
     trainer: Any = slot()
@@ -425,6 +533,7 @@ class RootConfig:
     m2gsc: M2gscConfig | None = slot()
     sanity: SanityConfig | None = slot()
     cge: Any = slot()  # lam_msc/cge: CgeEvalConfig; lam_msc/sc and end2end: the CGE model node
+    cge_authors: Any = slot()  # lam_msc/cge_authors: the authors' CGE model node
     sc: ScLinkConfig | None = slot()
     lkb: LkbEvalConfig | None = slot()
     end2end: End2endConfig | None = slot()

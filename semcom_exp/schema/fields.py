@@ -8,6 +8,7 @@ Why: a setting's type and default are its dataclass field; what values it allows
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,11 @@ def is_int(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def is_finite(v: Any) -> bool:
+    """A real number, not nan and not +-inf (no setting means anything by those)."""
+    return is_number(v) and math.isfinite(v)
+
+
 def optional(check: Check) -> Check:
     """``check``, or None allowed."""
 
@@ -73,16 +79,26 @@ def int_at_least(minimum: int) -> Check:
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
+#: the largest seed numpy (``np.random.seed``) accepts; torch takes up to 2**64 - 1
+MAX_SEED = 2**32 - 1
+
+
+def seed_value(key: str, v: Any) -> None:
+    """A seed every library seeds from: an integer in 0..2**32-1."""
+    if not is_int(v) or not 0 <= v <= MAX_SEED:
+        raise ConfigError(key, f"expected a seed, an integer in 0..{MAX_SEED} (2**32-1), got {v!r}")
+
 
 def number_in(low: float | None = None, high: float | None = None, *, open_low: bool = False,
               open_high: bool = False) -> Check:  # fmt: skip
-    """A number in [low, high] (``open_*``: excluding that end); None = unbounded."""
-    lo = "(" if open_low else "["
-    hi = ")" if open_high else "]"
+    """A finite number in [low, high] (``open_*``: excluding that end); None = unbounded. nan
+    and +-inf are refused whatever the bounds (a learning rate of inf is no setting)."""
+    lo = "(" if open_low or low is None else "["
+    hi = ")" if open_high or high is None else "]"
     span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
 
     def run(key: str, v: Any) -> None:
-        ok = is_number(v)
+        ok = is_finite(v)
         if ok and low is not None:
             ok = v > low if open_low else v >= low
         if ok and high is not None:
@@ -94,6 +110,8 @@ def number_in(low: float | None = None, high: float | None = None, *, open_low: 
 
 
 non_negative = number_in(0)
+#: learning rates, temperatures, scales: > 0 and finite
+positive_finite = number_in(0, open_low=True)
 
 
 def one_of(*choices: Any) -> Check:
@@ -104,14 +122,18 @@ def one_of(*choices: Any) -> Check:
     return run
 
 
-def list_of(check: Check, *, min_len: int = 1, distinct: bool = False) -> Check:
+def list_of(
+    check: Check, *, min_len: int = 1, distinct: bool = False, example: str | None = None
+) -> Check:
     """A list (at least ``min_len`` long, no repeats if ``distinct``) whose every entry passes
-    ``check``; a scalar is read as a one-entry list (sweep lists take a single value too)."""
+    ``check``; a scalar is read as a one-entry list (sweep lists take a single value too). An
+    empty sweep list is refused: it would silently drop every row it should have made."""
 
     def run(key: str, v: Any) -> None:
         values = [] if v is None else v if isinstance(v, list | tuple) else [v]
         if len(values) < min_len:
-            raise ConfigError(key, "the list is empty; give at least one value, e.g. [0, 10]")
+            hint = f", e.g. {example}" if example else ""
+            raise ConfigError(key, f"the list is empty; give at least one value{hint}")
         for x in values:
             try:
                 check(key, x)
@@ -123,22 +145,24 @@ def list_of(check: Check, *, min_len: int = 1, distinct: bool = False) -> Check:
     return run
 
 
-def _number(key: str, v: Any) -> None:
-    if not is_number(v):
-        raise ConfigError(key, f"expected a number (dB), got {v!r}")
+def _db(key: str, v: Any) -> None:
+    if not is_finite(v):
+        raise ConfigError(key, f"expected a finite number (dB), got {v!r}")
 
 
-#: SNR points in dB: a number or a non-empty list of numbers.
-snr_db = list_of(_number)
+#: SNR points in dB: a finite number or a non-empty list of them.
+snr_db = list_of(_db, example="[0, 10]")
 #: steps or counts swept as a list: non-negative integers.
 non_negative_ints = list_of(non_negative_int)
+#: seeds swept as a list
+seed_values = list_of(seed_value)
 
 
 def snr_range(key: str, v: Any) -> None:
     """[low, high] dB with low <= high, or one number (a fixed training SNR)."""
     pair = [v, v] if is_number(v) else v
-    if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(map(is_number, pair)):
-        raise ConfigError(key, f"expected [low, high] in dB (or one number), got {v!r}")
+    if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(map(is_finite, pair)):
+        raise ConfigError(key, f"expected [low, high] in dB, finite (or one number), got {v!r}")
     if pair[0] > pair[1]:
         raise ConfigError(key, f"expected [low, high] in dB with low <= high, got {list(v)!r}")
 
@@ -156,3 +180,12 @@ def betas(key: str, v: Any) -> None:
         or not all(is_number(b) and 0 <= b < 1 for b in v)
     ):
         raise ConfigError(key, f"expected two numbers in [0, 1), got {v!r}")
+
+
+def require_multiple(key: str, v: int, factor: int, why: str) -> None:
+    """For a node's ``check``: ConfigError naming ``key`` unless ``v`` is a multiple of
+    ``factor`` (``why`` says where the factor comes from)."""
+    if v % factor:
+        lower, upper = v // factor * factor, (v // factor + 1) * factor
+        near = f"{lower} or {upper}" if lower else f"{upper}"
+        raise ConfigError(key, f"got {v}, not a multiple of {factor} ({why}); use e.g. {near}")

@@ -13,21 +13,24 @@ from semcom_exp.errors import ConfigError
 from semcom_exp.schema.fields import (
     betas,
     int_at_least,
-    integer,
+    list_of,
     node,
     non_negative,
     non_negative_int,
     number_in,
     one_of,
     optional,
+    positive_finite,
     positive_int,
+    require_multiple,
+    seed_value,
     setting,
     snr_db,
     snr_range,
 )
 
 LR_SCHEDULE = one_of("constant", "cosine")
-LEARNING_RATE = number_in(0, open_low=True)
+LEARNING_RATE = positive_finite  # > 0 and finite (nan / inf refused)
 
 
 @dataclass
@@ -39,11 +42,11 @@ class DdpmDecoderConfig:
     learns nothing usable in ~355 steps). experiment=m2gsc/fig5 keeps epsilon and 1000 steps."""
 
     image_size: int = setting(32, positive_int)
-    block_out_channels: list[int] = setting([32, 64, 64])
+    block_out_channels: list[int] = setting([32, 64, 64], list_of(positive_int))
     layers_per_block: int = setting(1, positive_int)
     down_block_types: list[str] | None = None  # null = DownBlock2D at every level (no attention)
     up_block_types: list[str] | None = None  # null = UpBlock2D at every level
-    norm_num_groups: int | None = None  # null = gcd(block_out_channels, 32)
+    norm_num_groups: int | None = setting(None, optional(positive_int))  # null: gcd(widths, 32)
     num_layout_channels: int = setting(4, positive_int)  # box raster: car, bus, van, others
     prediction_type: str = setting("v_prediction", one_of("epsilon", "v_prediction", "sample"))
     num_train_timesteps: int = setting(1000, positive_int)  # T
@@ -65,6 +68,33 @@ class DdpmDecoderConfig:
         "ddpm", one_of("ddpm", "ddim")
     )  # ddpm ancestral (the paper) | ddim eta 0
 
+    @staticmethod
+    def check(node: Any, key: str, root: Any) -> None:
+        levels = len(node.block_out_channels)
+        for name in ("down_block_types", "up_block_types"):
+            types = node.get(name)
+            if types is not None and len(types) != levels:
+                raise ConfigError(
+                    f"{key}.{name}",
+                    f"expected {levels} block types (one per block_out_channels entry), "
+                    f"got {len(types)}",
+                )
+        # every down block but the last halves the image (diffusers UNet2DModel)
+        factor = 2 ** (levels - 1)
+        require_multiple(
+            f"{key}.image_size",
+            int(node.image_size),
+            factor,
+            f"the UNet halves the image {levels - 1} times: {levels} block_out_channels",
+        )
+        groups = node.norm_num_groups
+        if groups is not None and any(c % groups for c in node.block_out_channels):
+            raise ConfigError(
+                f"{key}.norm_num_groups",
+                f"{groups} does not divide every block_out_channels entry "
+                f"{list(node.block_out_channels)}",
+            )
+
 
 @dataclass
 class CgeConfig:
@@ -79,8 +109,10 @@ class CgeConfig:
         "cgan", one_of("cgan", "l1only")
     )  # the generator load_cge_estimator returns
     seed: Any = setting(
-        "${seed}", integer
+        "${seed}", seed_value
     )  # training seed (initial weights, training channel draws)
+    # ours (mixer CNN + PatchGAN) or authors (their Conv1d networks, experiment lam_msc/cge_authors)
+    arch: str = setting("ours", one_of("ours", "authors"))
     width: int = setting(16, positive_int)  # generator CNN channels
     depth: int = setting(2, positive_int)  # mixer blocks
     noise_input: bool = (
@@ -93,18 +125,29 @@ class CgeConfig:
     l1_weight: float = setting(
         100.0, non_negative
     )  # lambda of BCE + lambda * L1 (the authors' 100)
+    # each grid's L1 weighted by noise_variance ** -power (0: plain L1; 0.5: relative to the
+    # noise std, so high-SNR grids are not drowned out by low-SNR ones; docs/cge.md)
+    l1_noise_power: float = setting(0.25, number_in(0, 1))
     lr: float = setting(2.0e-3, LEARNING_RATE)  # generator (Adam, pix2pix betas)
     disc_lr: float = setting(2.0e-4, LEARNING_RATE)  # discriminator
     betas: list[float] = setting([0.5, 0.999], betas)
     lr_schedule: str = setting("cosine", LR_SCHEDULE)  # cosine: to zero at train_steps
     # iterations per generator (one D step + one G step, or one G step for l1only)
-    train_steps: int = setting(1000, positive_int)
+    train_steps: int = setting(2000, positive_int)
     batch_size: int = setting(32, positive_int)  # grids per iteration, drawn on the fly
-    snr_db_range: Any = setting([-5, 30], snr_range)  # training SNR, uniform in dB per grid
+    # training SNR, uniform in dB per grid: 5 dB past the evaluation grid's top (-5..30 dB), so
+    # 30 dB is not the edge of what the generator saw (docs/cge.md "Levers")
+    snr_db_range: Any = setting([-5, 35], snr_range)
     # validation on fresh channels (own seed); the generator with the best mean NMSE is kept
     val_every_steps: int = setting(100, positive_int)
     val_snr_db: Any = setting([-5, 10, 25], snr_db)
     val_num_grids: int = setting(256, positive_int)  # grids per validation SNR
+    # the generator an experiment uses: best (by validation NMSE) or last; both are in the
+    # artifact, so this is not part of its key
+    keep: str = setting("best", one_of("best", "last"))
+    # arch=authors at evaluation: BatchNorm with its running statistics (as the authors'
+    # inference code) or each batch's own (a diagnosis; docs/cge.md); not part of the key
+    norm_stats: str = setting("running", one_of("running", "batch"))
 
 
 @dataclass
@@ -133,8 +176,9 @@ class ScModelConfig:
     dropout: float = setting(0.0, number_in(0, 1, open_high=True))
     channel_dim: int = setting(128, int_at_least(2))  # reals per message (the authors' 128)
     equalizer: str = setting("mmse", one_of("mmse", "zf"))  # zf: y / h (the authors')
-    # CSI used while training (every sc.csi is evaluated)
-    train_csi: str = setting("perfect", one_of("perfect", "ls", "none"))
+    # CSI used while training (every sc.csi is evaluated); cge: the CGE in the loop, as the
+    # authors train (OFDM only)
+    train_csi: str = setting("perfect", one_of("perfect", "ls", "cge", "none"))
     # the authors use 1, which measured WORSE here with the scratch encoder (docs/sc.md)
     mse_weight: float = setting(0.0, non_negative)
     lr: float = setting(2.0e-3, LEARNING_RATE)

@@ -4,6 +4,7 @@ any experiment the trained generator as an estimator."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.cache import ArtifactCache
 from semcom_exp.channels import OfdmChannel, OfdmConfig, nmse_db, snr_list, snr_range
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.config_utils import as_dict, to_plain
 from semcom_exp.distributed import batch_share, eval_device, group_rank_and_size
 from semcom_exp.errors import ConfigError
@@ -32,13 +34,15 @@ from semcom_exp.training import build_trainer, check_batch_split, fit_resumable
 
 log = logging.getLogger(__name__)
 
-VERSION = "2"  # 2: named seed streams (semcom_exp.seeds)
+# 2: named seed streams (semcom_exp.seeds); 3: each training batch drawn from its own seed
+# (ChannelStream indexed by batch, so a resumed stage continues the same draws)
+VERSION = StageVersion("3", __name__)
 STAGE = "cge_generator"
 #: estimator name of each training loss
 ESTIMATOR_OF_LOSS = {"cgan": "cgan", "l1only": "cgan_l1only"}
 LOSS_OF_ESTIMATOR = {v: k for k, v in ESTIMATOR_OF_LOSS.items()}
 #: model-config keys that do not change the trained generator (kept out of the stage key)
-NOT_IN_KEY = ("loss", "seed")
+NOT_IN_KEY = ("loss", "seed", "keep", "norm_stats")
 
 
 # Used when a caller has no trainer / logger / callbacks groups (e.g. a notebook).
@@ -80,10 +84,13 @@ def channel_key(channel_cfg: Any) -> dict[str, Any]:
 class ChannelStream(torch.utils.data.IterableDataset):
     """Endless batches of fresh channels: ``h``, ``ls`` (LS at the pilots) and ``no`` (B,).
 
-    Drawn on the CPU from the channel layer with their own generator (seeded), the SNR of each
-    grid uniform in dB over ``snr_db_range``; Lightning moves the batches to the device. Under
-    DDP every rank draws the same batches and keeps its share (``batch_share``): the ranks train
-    on different channels and together on the very batches one process would.
+    Drawn on the CPU from the channel layer with their own generator, the SNR of each grid
+    uniform in dB over ``snr_db_range``; Lightning moves the batches to the device. Batch i is
+    drawn from ``derive_seed(seed, "batch", i)``, so a stage resumed after i batches
+    (``start_at``, called by ``semcom_exp.resume.ResumeState``) continues with the very draws an
+    uninterrupted run makes. Under DDP every rank draws the same batches and keeps its share
+    (``batch_share``): the ranks train on different channels and together on the very batches
+    one process would.
     """
 
     def __init__(
@@ -92,13 +99,19 @@ class ChannelStream(torch.utils.data.IterableDataset):
         super().__init__()
         self.channel, self.batch_size, self.seed = channel, int(batch_size), int(seed)
         self.low, self.high = snr_db_range
+        self.start = 0
+
+    def start_at(self, batch: int) -> None:
+        """Begin at batch ``batch`` (the batches a resumed stage has already trained on)."""
+        self.start = int(batch)
 
     def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch.Generator()
         ofdm = OfdmChannel(self.channel, device="cpu", generator=gen)
         rank, world = group_rank_and_size()  # iterated inside trainer.fit: the DDP group
         share = batch_share(self.batch_size, rank, world)
-        while True:
+        for i in itertools.count(self.start):
+            gen.manual_seed(derive_seed(self.seed, "batch", i))
             h = ofdm.draw_channel(self.batch_size)
             snr = self.low + (self.high - self.low) * torch.rand(self.batch_size, generator=gen)
             obs = ofdm.observe_pilots(h, snr)
@@ -216,7 +229,8 @@ def train_generator(
 ) -> tuple[CgeModel, Path]:
     """Stage ``cge_generator``: the best generator for ``loss`` (trained if not cached).
 
-    Returns the model (best validation checkpoint, eval mode, CPU) and its artifact dir, which
+    Returns the model (best validation checkpoint, or the last with ``keep: last``; eval mode,
+    CPU) and its artifact dir, which
     holds ``generator.pt`` (best), ``generator_last.pt``, ``val_curve.csv``, ``losses.csv`` and
     ``train_summary.json``.
     """
@@ -264,7 +278,7 @@ def train_generator(
                 "ignore", message=".*ModelCheckpoint with manual optimization.*"
             )
             loader = torch.utils.data.DataLoader(stream, batch_size=None)
-            fit_resumable(trainer, model, loader, work)
+            earlier = fit_resumable(trainer, model, loader, work)
         torch.save(val.best_state, out / "generator.pt")
         torch.save(model.generator.state_dict(), out / "generator_last.pt")
         pd.DataFrame(val.history).to_csv(out / "val_curve.csv", index=False)
@@ -275,13 +289,18 @@ def train_generator(
             "best_val_nmse_db": val.best_nmse_db,
             "last_val_nmse_db": last,
             "train_steps": steps,
-            "train_seconds": time.perf_counter() - start,
+            "train_seconds": time.perf_counter() - start + earlier,  # killed attempts too
         }
         (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
 
     path = cache.get_or_compute(STAGE, stage_cfg, VERSION, compute)
     model = CgeModel.from_config(m, mask, loss, name=name)
-    model.generator.load_state_dict(torch.load(path / "generator.pt", weights_only=True))
+    weights = "generator.pt" if m["keep"] == "best" else "generator_last.pt"
+    model.generator.load_state_dict(torch.load(path / weights, weights_only=True))
+    if m["norm_stats"] == "batch":
+        if not hasattr(model.generator, "use_batch_stats"):
+            raise ConfigError(f"{prefix}.norm_stats", "batch needs a generator with BatchNorm")
+        model.generator.use_batch_stats()
     return model.eval(), path
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data import personas as P
 from semcom_exp.models import lkb as M
@@ -21,11 +22,13 @@ from semcom_exp.training import build_trainer, fit_resumable
 
 log = logging.getLogger(__name__)
 
-PERSONAS_VERSION = "1"
-GLOBAL_VERSION = "2"
+PERSONAS_VERSION = StageVersion("1", __name__)
+# 3: batches indexed by step (StepSampler), so a resumed LM continues the same order
+GLOBAL_VERSION = StageVersion("3", __name__)
 
 
-ADAPTER_VERSION = "2"
+# 3: batches indexed by step (StepSampler), so a resumed adapter continues the same order
+ADAPTER_VERSION = StageVersion("3", __name__)
 
 
 def quiet_lm_warnings() -> None:
@@ -82,7 +85,7 @@ def _fit(cfg: DictConfig, model, tokenizer, lines, name, steps, batch_size, lr, 
         ctx = M.context_length(model)
         if ctx is not None:  # virtual tokens + a training line must fit the LM's positions
             max_length = min(max_length, ctx - M.virtual_tokens(model))
-        loader = M.text_loader(lines, tokenizer, batch_size, seed, max_length)
+        loader = M.text_loader(lines, tokenizer, batch_size, seed, max_length, num_batches=steps)
         trainer = build_trainer(cfg, name=name, max_steps=steps, work_dir=work)
         fit_resumable(trainer, module, loader, work)
     return pd.DataFrame(module.loss_history, columns=["step", "loss"])

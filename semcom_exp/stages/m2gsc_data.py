@@ -11,13 +11,14 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.data import open_dataset
 from semcom_exp.data.box_text import message_bits, parse_message
 from semcom_exp.errors import ConfigError
 from semcom_exp.runner import RunContext
 from semcom_exp.semantics.layout import object_mask, rasterize
 
-DATA_VERSION = "1"
+DATA_VERSION = StageVersion("1", __name__)
 FRAME_SETS = ("local", "shared", "eval")
 
 

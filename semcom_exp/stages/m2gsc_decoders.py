@@ -20,7 +20,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from semcom_exp.cache import ArtifactCache
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.models.ddpm_decoder import DiffusionDecoder
+from semcom_exp.resume import StepSampler
 from semcom_exp.runner import RunContext
 from semcom_exp.seeds import derive_seed
 from semcom_exp.stages.m2gsc_data import Receiver, prepare_receivers
@@ -28,14 +30,18 @@ from semcom_exp.training import build_trainer, fit_resumable, trainer_world_size
 
 log = logging.getLogger(__name__)
 
-DECODER_VERSION = "3"  # 3: named seed streams (semcom_exp.seeds)
+# 3: named seed streams (semcom_exp.seeds); 4: batches indexed by step (StepSampler, own
+# seed per decoder) and the EMA stepped with the optimiser, so a resumed decoder continues
+# the same order and average
+DECODER_VERSION = StageVersion("4", __name__)
 INFERENCE_ONLY_KEYS = ("num_inference_steps", "sampler")
 
 
 # How each receiver's local decoder starts before its ``m2gsc.local_steps`` on its own frames:
 # scratch = random init (the paper, literally); shared = the trained shared decoder (background
 # input zero-initialised); pooled = one background-conditioned local model trained on every
-# receiver's local frames. With shared / pooled and local_steps 0 that model serves as is.
+# receiver's local frames. With pooled and local_steps 0 that model serves as is (shared and
+# scratch need local_steps > 0: the schema refuses them).
 LOCAL_INITS = ("scratch", "shared", "pooled")
 
 
@@ -143,9 +149,11 @@ def train_decoder(
             model.init_from(torch.load(job.init / "model.pt", weights_only=True))
         data = _DictDataset(_training_batches(job.role, receivers, job.receiver))
         batch = min(int(mcfg["batch_size"]), len(data))
-        # one epoch of back-to-back shuffles: no per-epoch overhead in the training loop
-        order = torch.utils.data.RandomSampler(data, num_samples=mcfg["train_steps"] * batch)
-        loader = torch.utils.data.DataLoader(data, batch_size=batch, sampler=order, drop_last=True)
+        # one pass of back-to-back shuffles (no per-epoch overhead in the training loop),
+        # indexed by step so a resumed decoder continues the same order
+        seed = derive_seed(int(cfg.seed), "m2gsc/batches", name)
+        order = StepSampler(len(data), batch, int(mcfg["train_steps"]), seed, "m2gsc/batches")
+        loader = torch.utils.data.DataLoader(data, batch_size=batch, sampler=order)
         trainer = build_trainer(cfg, name=name, max_steps=mcfg["train_steps"], work_dir=work)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # same weights whatever m2gsc.train_workers (see train_decoders)
@@ -171,8 +179,8 @@ def decoder_plan(
 ) -> list[list[DecoderJob]]:
     """Every decoder of the run, in waves: a wave's jobs are independent of each other, a
     fine-tuning job follows the wave that trains its init. ``m2gsc.local_init`` (LOCAL_INITS)
-    says how each receiver's local model starts; ``m2gsc.local_steps`` = 0 with ``shared`` /
-    ``pooled`` means that model serves every receiver as is."""
+    says how each receiver's local model starts; ``m2gsc.local_steps`` = 0 with ``pooled``
+    means that model serves every receiver as is."""
     shared = DecoderJob("shared", steps=cfg.m2gsc.get("shared_steps"))
     how = str(cfg.m2gsc.local_init)
     steps = int(cfg.m2gsc.local_steps)
@@ -197,7 +205,9 @@ def _train_in_worker(cfg_dict: dict, run_dir: str, force: bool, job: DecoderJob)
     receivers, data_key = prepare_receivers(
         cfg, RunContext(Path(run_dir), ArtifactCache(cache_dir, lock=lock))
     )
-    ctx = RunContext(Path(run_dir), ArtifactCache(cache_dir, force=force, lock=lock))
+    reuse_stale = bool(OmegaConf.select(cfg, "cache.reuse_stale", default=False))
+    cache = ArtifactCache(cache_dir, force=force, lock=lock, reuse_stale=reuse_stale)
+    ctx = RunContext(Path(run_dir), cache)
     return str(train_decoder(cfg, ctx, receivers, data_key, job).path)
 
 

@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from semcom_exp.channels import validate_channel_config
+from semcom_exp.code_hash import StageVersion
 from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data.text_corpus import TextCorpus
 from semcom_exp.distributed import eval_device
@@ -24,6 +25,7 @@ from semcom_exp.errors import ConfigError
 from semcom_exp.models.sc_link import SemanticLink
 from semcom_exp.models.sc_transformer import SCTransformer, check_model_config, preflight_encoder
 from semcom_exp.preflight import Preflight
+from semcom_exp.resume import StepSampler
 from semcom_exp.runner import RunContext
 from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import ScLinkConfig
@@ -31,9 +33,9 @@ from semcom_exp.schema.model import CgeConfig
 from semcom_exp.seeds import derive_seed
 from semcom_exp.training import build_trainer, fit_resumable
 
-VERSION = (
-    "3"  # 2: named seed streams (semcom_exp.seeds); 3: pretrained encoders train in train mode
-)
+# 2: named seed streams (semcom_exp.seeds); 3: pretrained encoders train in train mode;
+# 4: batches indexed by step (StepSampler), so a resumed stage continues the same order
+VERSION = StageVersion("4", __name__)
 STAGE = "sc_model"
 
 
@@ -93,6 +95,7 @@ class ScModelSpec:
     channel: dict[str, Any]
     seed: int
     flat_pilots: int
+    cge: dict[str, Any] | None = None  # the CGE node, when it is in the training loop
 
     @classmethod
     def of_run(
@@ -108,7 +111,9 @@ class ScModelSpec:
         data = to_plain(cfg.data)
         if extra_texts is not None:
             data = {**data, "end2end_corpus": extra_texts}
-        return cls(to_plain(cfg.model), data, kind, dict(node), int(seed), int(cfg.sc.flat_pilots))
+        model = to_plain(cfg.model)
+        cge = to_plain(cfg.cge) if model["train_csi"] == "cge" else None
+        return cls(model, data, kind, dict(node), int(seed), int(cfg.sc.flat_pilots), cge)
 
     def stage_config(self) -> dict[str, Any]:
         """The ``sc_model`` cache key."""
@@ -120,6 +125,8 @@ class ScModelSpec:
         }
         if self.kind != "ofdm" and self.model["train_csi"] == "ls":
             key["flat_pilots"] = self.flat_pilots
+        if self.cge is not None:
+            key["cge"] = self.cge
         return key
 
 
@@ -147,24 +154,28 @@ def make_link(spec: ScModelSpec, cge: Any = None) -> SemanticLink:
 
 
 def train_sc_model(
-    spec: ScModelSpec, corpus: TextCorpus, ctx: RunContext, run_cfg: DictConfig
+    spec: ScModelSpec,
+    corpus: TextCorpus,
+    ctx: RunContext,
+    run_cfg: DictConfig,
+    cge: Any = None,
 ) -> tuple[SCTransformer, Path]:
     """Stage ``sc_model``: the SC model of ``spec`` on ``corpus`` (trained if not cached).
-    ``run_cfg`` gives the trainer, logger and callbacks groups."""
+    ``run_cfg`` gives the trainer, logger and callbacks groups; ``cge`` the CGE estimator a
+    ``train_csi=cge`` model trains through (``load_cge_estimator``)."""
     mcfg, seed = spec.model, spec.seed
+    if spec.cge is not None and cge is None:
+        raise ConfigError("model.train_csi", "train_csi=cge needs the trained CGE estimator")
 
     def compute(out: Path, work: Path) -> None:
         start = time.perf_counter()
         torch.manual_seed(derive_seed(seed, "sc/init"))
-        model = SCTransformer.from_config(mcfg, corpus.train, link=make_link(spec), seed=seed)
+        link = make_link(spec, cge=cge if spec.cge is not None else None)
+        model = SCTransformer.from_config(mcfg, corpus.train, link=link, seed=seed)
         ids = model.tokenizer.encode(corpus.train)
-        loader = torch.utils.data.DataLoader(
-            _Ids(ids),
-            batch_size=min(int(mcfg["batch_size"]), len(ids)),
-            shuffle=True,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(derive_seed(seed, "sc/batches")),
-        )
+        batch = min(int(mcfg["batch_size"]), len(ids))
+        order = StepSampler(len(ids), batch, int(mcfg["train_steps"]), seed, "sc/batches")
+        loader = torch.utils.data.DataLoader(_Ids(ids), batch_size=batch, sampler=order)
         trainer = build_trainer(
             run_cfg,
             name=f"sc_{spec.kind}_s{seed}",
@@ -172,14 +183,14 @@ def train_sc_model(
             work_dir=work,
             checkpoint_every=200,
         )
-        fit_resumable(trainer, model, loader, work)
+        earlier = fit_resumable(trainer, model, loader, work)
         model.tokenizer.save(out)
         torch.save(model.state_dict(), out / "model.pt")
         losses = pd.DataFrame(model.loss_history)
         losses.to_csv(out / "losses.csv", index=False)
         tail = losses.tail(max(1, len(losses) // 10)) if len(losses) else losses
         summary = {
-            "train_seconds": time.perf_counter() - start,
+            "train_seconds": time.perf_counter() - start + earlier,  # killed attempts too
             "train_steps": int(mcfg["train_steps"]),
             "final_loss": float(tail["loss"].mean()) if len(tail) else float("nan"),
             "final_ce": float(tail["ce"].mean()) if len(tail) else float("nan"),
@@ -195,15 +206,16 @@ def train_sc_model(
 
 
 def preflight_sc_model(
-    pf: Preflight, spec: ScModelSpec, corpus: TextCorpus, count: int
+    pf: Preflight, spec: ScModelSpec, corpus: TextCorpus, count: int, cge: Any = None
 ) -> SCTransformer:
     """``task=preflight`` of the SC model of ``spec``: ``pf.steps`` steps at its batch size
     through ``train_sc_model`` (a throw-away cache); ``count`` models of this size train in
-    the full run (channel kinds x seeds). Returns the model on the evaluation device."""
+    the full run (channel kinds x seeds); ``cge`` as for train_sc_model. Returns the model on
+    the evaluation device."""
     steps = int(spec.model["train_steps"])
     small = replace(spec, model={**spec.model, "train_steps": pf.steps})
     with pf.training() as records:
-        model, _ = train_sc_model(small, corpus, pf.ctx, pf.shrunk({}))
+        model, _ = train_sc_model(small, corpus, pf.ctx, pf.shrunk({}), cge=cge)
     encoder = spec.model.get("encoder") or (
         "tiny BERT" if spec.model.get("tiny_bert") else "scratch"
     )
@@ -252,7 +264,10 @@ def preflight_transmit(
 
 
 class TextScorer:
-    """Sentence-embedding accuracy, its shuffled chance level, cosine and BLEU (memoised)."""
+    """Sentence-embedding accuracy, its shuffled chance level, cosine and BLEU (memoised).
+
+    ``bleu_uncased`` compares lower-cased texts: an uncased tokenizer (MiniLM's, BERT-uncased)
+    can only decode lower case, which cased BLEU counts as errors on every capital."""
 
     def __init__(self, model: str, cache_dir: Path | None, threshold: float) -> None:
         from semcom_exp.metrics.text import TextSimilarity
@@ -281,6 +296,7 @@ class TextScorer:
             "accuracy_shuffled": float(np.mean(shuffled >= self.threshold)),
             "cosine_mean": float(np.mean(cos)),
             "bleu": bleu(list(recovered), list(originals)),
+            "bleu_uncased": bleu([t.lower() for t in recovered], [t.lower() for t in originals]),
         }
 
 
@@ -320,6 +336,7 @@ def grid_summary(
         "accuracy_shuffled",
         "cosine_mean",
         "bleu",
+        "bleu_uncased",
         "token_accuracy",
     ),
     per_group: Sequence[str] = ("accuracy", "bleu"),

@@ -1,6 +1,10 @@
 """`task=collect sweep_dir=DIR`: merge a multirun's results.csv files into one table
 (``collected.csv``) and its results.json scalars into another, one row per job
-(``collected_summaries.csv``), each with the jobs' overrides as columns."""
+(``collected_summaries.csv``), each with the jobs' overrides as columns.
+
+A job that did not complete (its status.json says failed, interrupted or still running, or it
+has no results) is named and the collect fails, unless ``collect.allow_incomplete=true``: then
+the completed jobs are merged and the others listed in the log and results.json."""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ import pandas as pd
 import yaml
 from omegaconf import DictConfig
 
-from semcom_exp.errors import ConfigError
-from semcom_exp.results import atomic_write_text
+from semcom_exp.errors import ConfigError, SemcomError
+from semcom_exp.results import SweepJob, atomic_write_text, sweep_jobs
 from semcom_exp.runner import RunContext, RunOutput
 
 log = logging.getLogger(__name__)
@@ -31,8 +35,23 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
-    dirs = sorted(csv.parent for csv in sweep_dir.glob("**/results.csv"))
-    return [d for d in dirs if d != sweep_dir]
+    """The completed jobs' dirs (status.json completed, or results from before status files)."""
+    return [job.dir for job in sweep_jobs(sweep_dir) if job.complete]
+
+
+def check_complete(sweep_dir: Path, allow_incomplete: bool) -> list[SweepJob]:
+    """The sweep's jobs that did not complete; a SemcomError naming them unless allowed."""
+    incomplete = [job for job in sweep_jobs(sweep_dir) if not job.complete]
+    if incomplete and not allow_incomplete:
+        shown = "; ".join(f"job {job.name}: {job.problem()}" for job in incomplete[:10])
+        more = f"; and {len(incomplete) - 10} more" if len(incomplete) > 10 else ""
+        raise SemcomError(
+            f"{sweep_dir}: {len(incomplete)} job(s) did not complete: {shown}{more}. Rerun them "
+            "(the same command resumes), or set collect.allow_incomplete=true to merge the rest"
+        )
+    for job in incomplete:
+        log.warning("left out job %s: %s", job.name, job.problem())
+    return incomplete
 
 
 def _with_overrides(frame: pd.DataFrame, job_dir: Path, sweep_dir: Path) -> pd.DataFrame:
@@ -75,6 +94,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     sweep_dir = Path(cfg.sweep_dir).expanduser().resolve()
     if not sweep_dir.is_dir():
         raise ConfigError("sweep_dir", f"{sweep_dir} is not a directory")
+    incomplete = check_complete(sweep_dir, bool(cfg.collect.allow_incomplete))
     table = collect_sweep(sweep_dir)
     atomic_write_text(sweep_dir / "collected.csv", table.to_csv(index=False))
     summaries = collect_summaries(sweep_dir)
@@ -90,6 +110,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         summary={
             "num_jobs": int(table["job"].nunique()),
             "num_rows": len(table),
+            "num_incomplete": len(incomplete),
+            "incomplete_jobs": "; ".join(job.name for job in incomplete) or None,
             "sweep_dir": str(sweep_dir),
         },
     )

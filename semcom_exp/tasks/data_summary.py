@@ -1,4 +1,9 @@
-"""`task=data_summary data=NAME [data.root=PATH]`: how many samples a reader yields, and examples."""
+"""`task=data_summary data=NAME [data.root=PATH]`: how many samples a reader yields, and examples.
+
+Why: a check of a data set before a long run. The readers open every file at load time
+(``data.verify=header``, the default; ``full`` decodes them), so an unreadable one stops the
+summary naming it, or with ``data.on_error=skip`` is counted here (``num_skipped``, ``skipped``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from omegaconf import DictConfig
 from semcom_exp.data import open_dataset
 from semcom_exp.errors import ConfigError
 from semcom_exp.runner import RunContext, RunOutput
+
+MAX_LISTED = 20  # skipped items named in results.json (all are counted)
 
 
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
@@ -26,4 +33,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         "examples": examples,
         **(extras() if callable(extras) else {}),
     }
+    if hasattr(dataset, "num_skipped"):  # readers with data.on_error (ReportsSkips)
+        summary["num_skipped"] = int(dataset.num_skipped)
+        summary["skipped"] = list(dataset.skipped)[:MAX_LISTED]
     return RunOutput(rows=rows, summary=summary)

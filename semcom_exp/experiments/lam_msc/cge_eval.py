@@ -32,6 +32,7 @@ from semcom_exp.channels import (
     theory,
 )
 from semcom_exp.channels.estimators import estimator_label, linear_interp_matrix
+from semcom_exp.progress import progress
 from semcom_exp.schema.experiments import CGE_ESTIMATORS
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def evaluate(cfg: DictConfig, learned: dict[str, Callable], seed: int) -> list[d
     num_grids, batch = int(cfg.cge.num_grids), int(cfg.cge.batch_size)
 
     rows = []
-    for snr in snr_list(cfg.channel.snr_db, "channel.snr_db"):
+    for snr in progress(snr_list(cfg.channel.snr_db, "channel.snr_db"), "evaluate cge"):
         no = float(snr_db_to_no(snr))
         err = np.zeros(len(ests))
         ref = np.zeros(len(ests))
@@ -173,10 +174,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"nmse_db_{lab}_snr{r['snr_db']:g}"] = r["nmse_db"]
         if not math.isnan(r["ser"]):
             out[f"ser_{lab}_snr{r['snr_db']:g}"] = r["ser"]
-    for gen in ("cgan", "cgan_l1only"):
-        if gen not in table:
-            continue
-        for base in [b for b in table if b.startswith(("ls", "lmmse")) or b == "cgan_l1only"]:
+    learned = [lab for lab in table if lab.startswith("cgan")]
+    for gen in learned:
+        for base in [b for b in table if b.startswith(("ls", "lmmse")) or b in learned]:
             if base == gen:
                 continue
             diffs = {

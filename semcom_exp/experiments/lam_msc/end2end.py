@@ -50,15 +50,22 @@ from semcom_exp.data import open_dataset
 from semcom_exp.data.text_corpus import TextCorpus, load_corpus
 from semcom_exp.errors import ConfigError
 from semcom_exp.experiments.lam_msc.end2end_lkb import build_knowledge_base, check_lkb_node
+from semcom_exp.experiments.lam_msc.end2end_recover import (
+    recovery_on,
+    recovery_point,
+    run_recovery,
+)
 from semcom_exp.metrics.text import bleu
 from semcom_exp.models.conventional_link import ConventionalLink, code_size
 from semcom_exp.models.sc_tokenizer import split_words
 from semcom_exp.preflight import Preflight, with_stand_ins
+from semcom_exp.progress import progress
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.schema import checked
 from semcom_exp.schema.experiments import LKB_VARIANTS, End2endConfig
 from semcom_exp.semantics.key_semantics import key_semantics
 from semcom_exp.semantics.mma import build_mma
+from semcom_exp.semantics.recover import check_recover
 from semcom_exp.stages.sc import (
     ScModelSpec,
     TextScorer,
@@ -89,7 +96,8 @@ NUM_EXAMPLES = 3
 
 def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, list[float]]:
     """(modalities, variants, channel, SNRs), checked by the schema (End2endConfig); then what
-    needs code: the LKB's language model files and the LDPC code for the SC model's symbols."""
+    needs code: the LKB's language model files, the LDPC code for the SC model's symbols and
+    the recovery models (``end2end.recover``)."""
     if cfg.get("end2end") is None:
         raise ConfigError("end2end", "missing; use experiment=lam_msc/end2end")
     e2e = checked(End2endConfig, cfg.end2end, "end2end", root=cfg)
@@ -104,6 +112,7 @@ def check_end2end_config(cfg: DictConfig) -> tuple[list[str], list[str], str, li
             "end2end.conventional",
         )
     snrs = snr_list(to_plain(e2e.snr_db), "end2end.snr_db")
+    check_recover(e2e.recover)
     return list(e2e.modalities), variants, str(e2e.channel), snrs
 
 
@@ -137,6 +146,7 @@ def mma_texts(cfg: DictConfig, ctx: RunContext, modalities: list[str]) -> dict[s
         out[modality] = {
             "train": [texts[i] for i in train],
             "test": [texts[i] for i in test],
+            "test_index": test,
             "backend": backend.name,
             "mma_seconds": time.perf_counter() - t0,
         }
@@ -175,7 +185,9 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     summary: dict[str, Any] = {"channel": channel, "seed": seed}
 
     cge = None
-    if channel == "ofdm" and any(VARIANTS[v] == "cge" for v in variants):
+    if channel == "ofdm" and (
+        cfg.model.train_csi == "cge" or any(VARIANTS[v] == "cge" for v in variants)
+    ):
         from semcom_exp.stages.cge import load_cge_estimator
 
         cge = load_cge_estimator(cfg.cge, ctx.cache, node, run_cfg=cfg, prefix="cge")
@@ -191,7 +203,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         corpora[tag] = corpus
         digest = hashlib.sha256("\n".join(corpus.train).encode("utf-8")).hexdigest()[:16]
         spec = ScModelSpec.of_run(cfg, channel, node, seed, extra_texts=f"{tag}:{digest}")
-        model, path = train_sc_model(spec, corpus, ctx, cfg)
+        model, path = train_sc_model(spec, corpus, ctx, cfg, cge=cge)
         model.link = make_link(spec, cge=cge)
         models[tag] = model
         summary[f"sc_{tag}_train_modalities"] = ",".join(mods)
@@ -216,6 +228,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
         summary.update(kb_summary)
     rows: list[dict[str, Any]] = []
     examples: list[dict[str, Any]] = []
+    point = recovery_point(cfg, snrs) if recovery_on(cfg) else None
+    picked: dict[str, dict[str, list]] = {}  # the texts recovery maps back, per modality
     for modality in modalities:
         refs = texts[modality]["test"]
         summary[f"mma_{modality}"] = texts[modality]["backend"]
@@ -231,7 +245,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             sent = _link_texts(variant, refs, keys)
             ids = model.tokenizer.encode(sent)
             csi = csi_of(variant, channel)
-            for snr in snrs:
+            for snr in progress(snrs, f"evaluate {modality} {variant}"):
                 model.link.reseed(eval_seed(seed, channel, snr))
                 if variant == "conventional":
                     out = conventional.send(sent, snr, csi, int(e2e.eval_batch_size))
@@ -240,6 +254,13 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
                     out = model.tokenizer.decode(pred)
                 if variant == "full":
                     out = kb.expand(modality, out)
+                if (variant, snr) == point:
+                    picked[modality] = {
+                        "index": texts[modality]["test_index"],
+                        "mma_text": refs,
+                        "sent": sent,
+                        "recovered": out,
+                    }
                 score = scorer.score(out, refs, seed)
                 rows.append(
                     {
@@ -275,6 +296,8 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
                     )
                 ]
     pd.DataFrame(examples).to_csv(ctx.run_dir / "examples.csv", index=False)
+    if point is not None:
+        summary |= run_recovery(cfg, ctx, picked, scorer, seed)
     summary |= grid_summary(
         pd.DataFrame(rows),
         by=("modality", "variant"),
@@ -360,7 +383,9 @@ def preflight(cfg: DictConfig, pf: Preflight) -> None:
     )
     texts = mma_texts(small, pf.ctx, modalities[:1])
     cge = None
-    if channel == "ofdm" and any(VARIANTS[v] == "cge" for v in variants):
+    if channel == "ofdm" and (
+        cfg.model.train_csi == "cge" or any(VARIANTS[v] == "cge" for v in variants)
+    ):
         from semcom_exp.stages.cge import preflight_generator
 
         cge = preflight_generator(pf, cfg.cge, node, str(cfg.cge.loss), prefix="cge")
@@ -368,7 +393,7 @@ def preflight(cfg: DictConfig, pf: Preflight) -> None:
     corpus = sc_corpus(base, texts, modalities[:1], int(e2e.mma_train_copies), with_keys)
     spec = ScModelSpec.of_run(cfg, channel, node, int(cfg.seed), extra_texts="preflight")
     sc_models = 2 if "unimodal" in variants else 1
-    model = preflight_sc_model(pf, spec, corpus, sc_models)
+    model = preflight_sc_model(pf, spec, corpus, sc_models, cge=cge)
     model.link = make_link(spec, cge=cge)
     test = max(1, round(int(e2e.max_samples or n) * float(e2e.test_fraction)))
     sent = [v for v in variants if v != "conventional"]
@@ -378,6 +403,8 @@ def preflight(cfg: DictConfig, pf: Preflight) -> None:
     preflight_transmit(pf, model, texts[modalities[0]]["test"], csi, snrs[0], batch, messages)
     if "conventional" in variants:
         pf.note("eval: conventional link", "not measured (LDPC + QAM over the same link)")
+    if recovery_on(cfg):
+        pf.note("eval: end2end.recover", "not measured (text -> modality at the receiver)")
     if not any(v in LKB_VARIANTS for v in variants):
         return
     with pf.training() as records:

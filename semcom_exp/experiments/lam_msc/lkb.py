@@ -36,6 +36,7 @@ from semcom_exp.config_utils import as_list
 from semcom_exp.data import personas as P
 from semcom_exp.metrics.text import TextSimilarity, bleu
 from semcom_exp.models import lkb as M
+from semcom_exp.preflight import Preflight, with_stand_ins
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.stages.lkb import (
     load_personas,
@@ -177,3 +178,51 @@ def _summary(
     out["message_bytes"] = float(np.mean([len(m.keywords.encode()) for m in msgs]))
     out["reference_bytes"] = float(np.mean([len(m.reference.encode()) for m in msgs]))
     return out
+
+
+# --------------------------------------------------------------------------- preflight
+def preflight(cfg: DictConfig, pf: Preflight) -> None:
+    """``task=preflight``: the global LM as configured (a stand-in of the same architecture,
+    random weights, where the folder is absent here), ``pf.steps`` steps of its training if it
+    trains, one user's adapter of each trained kind for ``pf.steps`` steps, and the greedy
+    generation the evaluation runs per message (extract, expand, expand the gold keywords),
+    projected onto every user and adapter."""
+    cfg = with_stand_ins(cfg, pf, ["model.lm"], P.vocabulary)
+    check_lkb_config(cfg)
+    quiet_lm_warnings()
+    m = cfg.model
+    overrides = {"model.global_steps": min(pf.steps, int(m.global_steps))}
+    small = pf.shrunk({**overrides, "model.adapter_steps": pf.steps}, base=cfg)
+    personas = load_personas(small, pf.ctx)
+    adapters = [str(a) for a in as_list(cfg.lkb.adapters)]
+    with pf.training() as records:
+        global_path = train_global_lm(small, pf.ctx)
+    if int(m.global_steps) and records:
+        pf.add_training(
+            "train: LKB global LM", records[0], int(m.global_batch_size), int(m.global_steps)
+        )
+    persona, trained = personas[0], [k for k in adapters if k in M.TRAINED_ADAPTERS]
+    adapter_paths: dict[str, Path] = {}
+    for kind in trained:
+        with pf.training() as records:
+            adapter_paths[kind] = train_adapter(
+                small, pf.ctx, global_path, persona.user, persona.prompt_base, kind
+            )
+        pf.add_training(
+            f"train: LKB {kind} adapter (one of {len(personas)})",
+            records[-1],
+            int(m.adapter_batch_size),
+            int(m.adapter_steps) * len(personas),
+            note=f"LM {Path(str(m.lm)).name}",
+        )
+    model, tokenizer = user_model(global_path, adapter_paths.get(trained[-1]) if trained else None)
+    prompts = [P.extract_prompt(x.reference) for x in persona.messages[: pf.eval_steps]]
+    messages = sum(len(p.messages) for p in personas)
+    pf.add_timed(
+        "eval: LKB generation (per text)",
+        lambda: M.generate(model, tokenizer, prompts, int(m.max_new_tokens)),
+        len(prompts),
+        3 * messages * len(adapters),  # extract, expand, expand the gold keywords
+        batch=len(prompts),
+        note=f"greedy, up to {m.max_new_tokens} new tokens; {len(adapters)} adapters",
+    )

@@ -35,6 +35,7 @@ from semcom_exp.data.text_corpus import load_corpus
 from semcom_exp.metrics.text import TextModelUnavailable
 from semcom_exp.models.sc_tokenizer import split_words
 from semcom_exp.preflight import Preflight, with_stand_ins
+from semcom_exp.progress import progress
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.stages.sc import (
     STAGE,
@@ -75,7 +76,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     notes: dict[str, Any] = {}
 
     cge = None
-    if "cge" in csis and "ofdm" in channels:
+    if ("cge" in csis or cfg.model.train_csi == "cge") and "ofdm" in channels:
         from semcom_exp.stages.cge import load_cge_estimator
 
         t0 = time.perf_counter()
@@ -100,7 +101,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             spec = ScModelSpec.of_run(cfg, kind, node, seed)
             reused = ctx.cache.path(STAGE, spec.stage_config(), VERSION).is_dir()
             reused = reused and not ctx.cache.force
-            model, path = train_sc_model(spec, corpus, ctx, cfg)
+            model, path = train_sc_model(spec, corpus, ctx, cfg, cge=cge)
             train = json.loads((path / "train_summary.json").read_text())
             tag = f"{kind}" if len(seeds) == 1 else f"{kind}_s{seed}"
             notes.update(
@@ -120,7 +121,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
             model.link = link
             ids = tokenizer.encode(refs)
             t0 = time.perf_counter()
-            for snr in snrs:
+            for snr in progress(snrs, f"evaluate sc {kind} seed {seed}"):
                 for csi in csis:
                     if csi == "cge" and kind != "ofdm":
                         continue
@@ -197,13 +198,13 @@ def preflight(cfg: DictConfig, pf: Preflight) -> None:
     channels, csis = channel_configs(cfg), as_list(cfg.sc.csi)
     snrs, seeds = snr_list(to_plain(cfg.sc.snr_db), "sc.snr_db"), seeds_of(cfg)
     cge = None
-    if "cge" in csis and "ofdm" in channels:
+    if ("cge" in csis or cfg.model.train_csi == "cge") and "ofdm" in channels:
         from semcom_exp.stages.cge import preflight_generator
 
         cge = preflight_generator(pf, cfg.cge, channels["ofdm"], str(cfg.cge.loss), prefix="cge")
     kind, node = next(iter(channels.items()))
     spec = ScModelSpec.of_run(cfg, kind, node, seeds[0])
-    model = preflight_sc_model(pf, spec, corpus, len(channels) * len(seeds))
+    model = preflight_sc_model(pf, spec, corpus, len(channels) * len(seeds), cge=cge)
     model.link = make_link(spec, cge=cge)
     per_kind = {k: len([c for c in csis if c != "cge" or k == "ofdm"]) for k in channels}
     messages = len(corpus.test) * len(seeds) * len(snrs) * sum(per_kind.values())

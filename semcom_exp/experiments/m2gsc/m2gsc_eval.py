@@ -31,6 +31,7 @@ from semcom_exp.models.split_inference import (
     local_denoise,
     split_point,
 )
+from semcom_exp.progress import progress
 from semcom_exp.seeds import derive_seed
 from semcom_exp.stages.m2gsc_data import Receiver
 
@@ -165,7 +166,7 @@ def evaluate(
             points = (
                 [(snr, mode) for snr in snrs for mode in modes] if split.edge else [(None, "none")]
             )
-            for snr, mode in points:
+            for snr, mode in progress(points, f"evaluate seed {seed} k={k}"):
                 outs = []
                 for j, (r, e) in enumerate(zip(receivers, evals, strict=False)):
                     # the same channel-noise draws for both hand-offs (common random numbers)
