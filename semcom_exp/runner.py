@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.utils import get_method
 from omegaconf import DictConfig
@@ -287,12 +288,24 @@ def run_job(cfg: DictConfig) -> float | None:
 
 class SweepStatus(Callback):
     """Hydra callback (conf/config.yaml): remembers the sweep dir of a multirun, so the CLI can
-    name the jobs that did not complete once the sweep ends."""
+    name the jobs that did not complete once the sweep ends.
+
+    It also installs the sweep's config as the HydraConfig before the sweeper starts: Hydra
+    1.3 sets it only per job, so the default sweep dir (`${experiment_name}`, which reads
+    `${hydra:runtime.choices.experiment}`) could not be resolved by the sweeper or here
+    (facebookresearch/hydra#3427; the fix upstream does the same)."""
 
     sweep_dir: Path | None = None
+    _previous: DictConfig | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hydra_config = HydraConfig.instance()
+        self._previous = hydra_config.cfg  # type: ignore[assignment]
+        hydra_config.set_config(config)
         SweepStatus.sweep_dir = Path(str(config.hydra.sweep.dir))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        HydraConfig.instance().cfg = self._previous  # type: ignore[assignment]
 
 
 def sweep_failures() -> list[SweepJob]:

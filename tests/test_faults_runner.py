@@ -115,9 +115,14 @@ def test_collect_allow_incomplete_merges_the_completed_jobs(monkeypatch, capsys,
 # ------------------------------------------------------------------------------- multirun
 def test_a_failing_sweep_job_is_recorded_and_the_sweep_goes_on(monkeypatch, capsys, tmp_path: Path):
     """Basic launcher, in this process: job 0 fails (a missing sweep_dir), job 1 still runs and
-    writes its results; the multirun exits 2 with one line naming job 0."""
+    writes its results; the multirun exits 2 with one line naming job 0. The sweep dir is the
+    default one (outputs/multirun/<experiment>/<time>), resolved in a process where Hydra has
+    not set its HydraConfig yet, as in a fresh `python -m semcom_exp -m ...`."""
+    from hydra.core.hydra_config import HydraConfig
+
     good = _sweep(tmp_path)
-    out = tmp_path / "multirun"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)
     code, err = main_in_process(
         monkeypatch,
         capsys,
@@ -125,8 +130,8 @@ def test_a_failing_sweep_job_is_recorded_and_the_sweep_goes_on(monkeypatch, caps
         "task=collect",
         "collect.allow_incomplete=true",
         f"sweep_dir={tmp_path / 'missing'},{good}",
-        f"hydra.sweep.dir={out}",
     )
+    (out,) = (tmp_path / "outputs" / "multirun").glob("*/*")
     assert read_json(out / "1" / "results.json")["num_jobs"] == 2  # the good job ran
     assert read_status(out / "1")["status"] == "completed"
     assert read_status(out / "0")["status"] == "failed"
