@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -110,6 +111,42 @@ def test_collect_allow_incomplete_merges_the_completed_jobs(monkeypatch, capsys,
     log = (run / "__main__.log").read_text()
     assert "left out job 3 (seed=3): interrupted" in log
     assert read_status(run)["status"] == "completed"
+
+
+def test_collect_averages_the_results_json_scalars_over_seeds(monkeypatch, capsys, tmp_path: Path):
+    """Six jobs, seed=0,1,2 x handoff=plain,snr_aware: collected_over_seeds.csv has one row per
+    (handoff, scalar) with the mean, the Student-t 95 % half-width over the 3 seeds and the
+    per-seed values in seed order."""
+    from scipy import stats
+
+    sweep = tmp_path / "sweep"
+    values = {}
+    for num, (handoff, seed) in enumerate(
+        [(h, s) for h in ("plain", "snr_aware") for s in (2, 0, 1)]  # seeds out of order
+    ):
+        job = sweep / str(num)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([f"seed={seed}", f"handoff={handoff}"])
+        )
+        ssim = 0.5 + 0.1 * seed + (0.05 if handoff == "plain" else 0.0)
+        values[handoff, seed] = ssim
+        write_results(job, [{"ssim": ssim}], {"ssim": ssim, "note": "text is left out"})
+        write_status(job, "completed")
+    code, err = main_in_process(
+        monkeypatch, capsys, "task=collect", f"sweep_dir={sweep}", f"hydra.run.dir={tmp_path / 'c'}"
+    )
+    assert code == 0, err
+    table = pd.read_csv(sweep / "collected_over_seeds.csv")
+    assert set(table["metric"]) == {"ssim"}  # the text scalar is not averaged
+    row = table[table["handoff"] == "plain"].iloc[0]
+    seeds = [values["plain", s] for s in (0, 1, 2)]
+    half = stats.t.ppf(0.975, 2) * np.std(seeds, ddof=1) / np.sqrt(3)
+    assert row["mean"] == pytest.approx(np.mean(seeds)) and row["ci95"] == pytest.approx(half)
+    assert row["n"] == 3 and row["seeds"] == "0 / 1 / 2"
+    assert [float(v) for v in row["per_seed"].split(" / ")] == pytest.approx(seeds)
+    other = table[table["handoff"] == "snr_aware"].iloc[0]
+    assert other["mean"] == pytest.approx(np.mean([values["snr_aware", s] for s in (0, 1, 2)]))
 
 
 # ------------------------------------------------------------------------------- multirun

@@ -1,6 +1,9 @@
 """`task=collect sweep_dir=DIR`: merge a multirun's results.csv files into one table
 (``collected.csv``) and its results.json scalars into another, one row per job
-(``collected_summaries.csv``), each with the jobs' overrides as columns.
+(``collected_summaries.csv``), each with the jobs' overrides as columns. A sweep over
+``seed`` also gets ``collected_over_seeds.csv``: every numeric results.json scalar as mean,
+95 % Student-t half-width and the per-seed values, per setting of the other overrides (the
+"n seeds, mean +- interval" tables of the docs come from it).
 
 A job that did not complete (its status.json says failed, interrupted or still running, or it
 has no results) is named and the collect fails, unless ``collect.allow_incomplete=true``: then
@@ -17,6 +20,7 @@ import yaml
 from omegaconf import DictConfig
 
 from semcom_exp.errors import ConfigError, SemcomError
+from semcom_exp.figures.stats import mean_ci
 from semcom_exp.results import SweepJob, atomic_write_text, sweep_jobs
 from semcom_exp.runner import RunContext, RunOutput
 
@@ -54,12 +58,17 @@ def check_complete(sweep_dir: Path, allow_incomplete: bool) -> list[SweepJob]:
     return incomplete
 
 
+def job_overrides(job_dir: Path) -> dict[str, str]:
+    """The job's command-line overrides (.hydra/overrides.yaml) as {key: value}."""
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+    return parse_overrides(overrides or [])
+
+
 def _with_overrides(frame: pd.DataFrame, job_dir: Path, sweep_dir: Path) -> pd.DataFrame:
     """``frame`` plus the job's overrides (``override.KEY`` where a column has the name) and
     its dir relative to the sweep as ``job``."""
-    overrides_file = job_dir / ".hydra" / "overrides.yaml"
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
-    for key, value in parse_overrides(overrides or []).items():
+    for key, value in job_overrides(job_dir).items():
         column = key if key not in frame.columns else f"override.{key}"
         frame[column] = value
     frame["job"] = str(job_dir.relative_to(sweep_dir))
@@ -88,6 +97,42 @@ def collect_summaries(sweep_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def summarise_over_seeds(summaries: pd.DataFrame, sweep_dir: Path) -> pd.DataFrame:
+    """Per setting of the overrides other than ``seed`` and per numeric results.json scalar:
+    ``mean``, ``ci95`` (Student-t half-width over the seeds), ``n`` and the values in seed
+    order (``per_seed``). Empty unless the jobs differ in their ``seed`` override."""
+    keys = {k for d in _job_dirs(sweep_dir) for k in job_overrides(d)}
+    columns = {k: f"override.{k}" if f"override.{k}" in summaries else k for k in keys}
+    seed = columns.pop("seed", None)
+    if seed is None or summaries[seed].nunique() < 2:
+        return pd.DataFrame()
+    by = sorted(c for c in columns.values() if c in summaries)
+    metrics = [
+        c
+        for c in summaries.select_dtypes("number").columns
+        if c not in {seed, *by} and not summaries[c].isna().all()
+    ]
+    frame = summaries.assign(_seed=pd.to_numeric(summaries[seed], errors="coerce"))
+    rows = []
+    for setting, group in frame.groupby(by, dropna=False, sort=True) if by else [((), frame)]:
+        group = group.sort_values("_seed")
+        for metric in metrics:
+            values = group[metric].to_numpy(dtype=float)
+            mean, half = mean_ci(values)
+            rows.append(
+                {
+                    **dict(zip(by, setting, strict=True)),
+                    "metric": metric,
+                    "mean": mean,
+                    "ci95": half,
+                    "n": int(pd.notna(values).sum()),
+                    "seeds": " / ".join(str(s) for s in group[seed]),
+                    "per_seed": " / ".join(f"{v:.6g}" for v in values),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     if not cfg.get("sweep_dir"):
         raise ConfigError("sweep_dir", "task=collect needs sweep_dir=PATH (a multirun output dir)")
@@ -99,6 +144,10 @@ def run(cfg: DictConfig, ctx: RunContext) -> RunOutput:
     atomic_write_text(sweep_dir / "collected.csv", table.to_csv(index=False))
     summaries = collect_summaries(sweep_dir)
     atomic_write_text(sweep_dir / "collected_summaries.csv", summaries.to_csv(index=False))
+    over_seeds = summarise_over_seeds(summaries, sweep_dir) if len(summaries) else pd.DataFrame()
+    if len(over_seeds):
+        atomic_write_text(sweep_dir / "collected_over_seeds.csv", over_seeds.to_csv(index=False))
+        log.info("means over seeds: %s", sweep_dir / "collected_over_seeds.csv")
     log.info(
         "merged %d rows from %d jobs into %s",
         len(table),
