@@ -281,18 +281,23 @@ def test_hydra_errors_exit_2_with_one_line(monkeypatch, capsys, tmp_path: Path, 
     assert code == 2 and needle in _one_error_line(err)
 
 
+def _smoke_with_cache(monkeypatch, capsys, tmp_path: Path, cache: Path) -> tuple[int, str]:
+    """The quickstart at debug size with ``paths.cache_dir=CACHE``, run dir ``tmp_path/run``."""
+    return main_in_process(
+        monkeypatch,
+        capsys,
+        "experiment=quickstart",
+        "debug=default",
+        f"paths.cache_dir={cache}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+
+
 def test_a_cache_dir_that_is_a_file_is_refused_before_any_work(monkeypatch, capsys, tmp_path: Path):
     afile = tmp_path / "afile"
     afile.write_text("not a directory")
     for cache in (afile, afile / "sub"):
-        code, err = main_in_process(
-            monkeypatch,
-            capsys,
-            "experiment=quickstart",
-            "debug=default",
-            f"paths.cache_dir={cache}",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        )
+        code, err = _smoke_with_cache(monkeypatch, capsys, tmp_path, cache)
         assert code == 2, err
         line = _one_error_line(err)
         assert "paths.cache_dir" in line and f"{afile} is a file" in line
@@ -304,14 +309,7 @@ def test_a_cache_dir_that_is_a_file_is_refused_before_any_work(monkeypatch, caps
 def test_a_read_only_cache_dir_is_refused(monkeypatch, capsys, tmp_path: Path):
     cache = tmp_path / "ro"
     cache.mkdir(mode=0o500)
-    code, err = main_in_process(
-        monkeypatch,
-        capsys,
-        "experiment=quickstart",
-        "debug=default",
-        f"paths.cache_dir={cache}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    )
+    code, err = _smoke_with_cache(monkeypatch, capsys, tmp_path, cache)
     assert code == 2 and "not writable" in _one_error_line(err)
 
 

@@ -17,6 +17,7 @@ from semcom_exp.code_hash import StageVersion
 from semcom_exp.config_utils import as_list, to_plain
 from semcom_exp.data import personas as P
 from semcom_exp.models import lkb as M
+from semcom_exp.preflight import Preflight
 from semcom_exp.runner import RunContext
 from semcom_exp.training import build_trainer, fit_resumable
 
@@ -181,3 +182,17 @@ def user_model(global_path: Path, adapter_path: Path | None):
     base, tokenizer = M.load_saved_lm(global_path)
     model = M.load_adapter(base, adapter_path) if adapter_path is not None else base
     return model.to(M.generation_device()).eval(), tokenizer
+
+
+def add_adapter_preflight_row(
+    pf: Preflight, kind: str, record: dict, m: DictConfig, copies: int
+) -> None:
+    """``task=preflight``: the row of one measured LKB adapter of ``kind``, projected onto the
+    ``copies`` the run trains (one per user, or per modality in the chain)."""
+    pf.add_training(
+        f"train: LKB {kind} adapter (one of {copies})",
+        record,
+        int(m.adapter_batch_size),
+        int(m.adapter_steps) * copies,
+        note=f"LM {Path(str(m.lm)).name}",
+    )

@@ -66,6 +66,7 @@ from semcom_exp.schema.experiments import LKB_VARIANTS, End2endConfig
 from semcom_exp.semantics.key_semantics import key_semantics
 from semcom_exp.semantics.mma import build_mma
 from semcom_exp.semantics.recover import check_recover
+from semcom_exp.stages.lkb import add_adapter_preflight_row
 from semcom_exp.stages.sc import (
     ScModelSpec,
     TextScorer,
@@ -415,13 +416,7 @@ def preflight(cfg: DictConfig, pf: Preflight) -> None:
             "train: LKB global LM", records[0], int(m.global_batch_size), int(m.global_steps)
         )
     if records and str(e2e.lkb.adapter) != "none":
-        pf.add_training(
-            f"train: LKB {e2e.lkb.adapter} adapter (one of {len(modalities)})",
-            records[-1],
-            int(m.adapter_batch_size),
-            int(m.adapter_steps) * len(modalities),
-            note=f"LM {Path(str(m.lm)).name}",
-        )
+        add_adapter_preflight_row(pf, str(e2e.lkb.adapter), records[-1], m, len(modalities))
     refs = texts[modalities[0]]["test"][: pf.eval_steps]
     # extraction once per held-out text; expansion ("full") once per text and SNR
     generations = len(modalities) * test * (1 + len(snrs) * ("full" in variants))

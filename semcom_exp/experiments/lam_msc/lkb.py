@@ -39,6 +39,7 @@ from semcom_exp.models import lkb as M
 from semcom_exp.preflight import Preflight, with_stand_ins
 from semcom_exp.runner import RunContext, RunOutput
 from semcom_exp.stages.lkb import (
+    add_adapter_preflight_row,
     load_personas,
     quiet_lm_warnings,
     train_adapter,
@@ -208,13 +209,7 @@ def preflight(cfg: DictConfig, pf: Preflight) -> None:
             adapter_paths[kind] = train_adapter(
                 small, pf.ctx, global_path, persona.user, persona.prompt_base, kind
             )
-        pf.add_training(
-            f"train: LKB {kind} adapter (one of {len(personas)})",
-            records[-1],
-            int(m.adapter_batch_size),
-            int(m.adapter_steps) * len(personas),
-            note=f"LM {Path(str(m.lm)).name}",
-        )
+        add_adapter_preflight_row(pf, kind, records[-1], m, len(personas))
     model, tokenizer = user_model(global_path, adapter_paths.get(trained[-1]) if trained else None)
     prompts = [P.extract_prompt(x.reference) for x in persona.messages[: pf.eval_steps]]
     messages = sum(len(p.messages) for p in personas)
